@@ -1,0 +1,272 @@
+//! Frame and message types. Every frame is a map with a `type` field naming it.
+//!
+//! Request frames from the client may carry an `id` (chosen by the client); the server
+//! echoes it in the reply (`joined`, `left`, `sent`, `pulled`, `pong`) or in the `error`
+//! frame that refuses the request.
+
+use serde::{Deserialize, Serialize};
+
+/// A room's priority lanes. Under load `low` is dropped first and `system` never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    System,
+    High,
+    Low,
+}
+
+impl Priority {
+    /// All lanes, in delivery order.
+    pub const ALL: [Priority; 3] = [Priority::System, Priority::High, Priority::Low];
+
+    /// Position in [`Priority::ALL`]: 0 for system, 1 for high, 2 for low.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::System => "system",
+            Priority::High => "high",
+            Priority::Low => "low",
+        }
+    }
+}
+
+/// How a connection receives a room's messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryMode {
+    /// The server pushes `batch` frames (the default).
+    #[default]
+    Push,
+    /// The server sends a merged `notify` and the client answers with `pull`.
+    Notify,
+}
+
+/// One room message as clients see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Per-room sequence number, strictly increasing; lossy rooms may skip numbers.
+    pub seq: u64,
+    /// Server timestamp, milliseconds since the Unix epoch.
+    pub ts: u64,
+    /// The sender's user id (`sub` of its token), or `"@server"` for the server API.
+    pub from: String,
+    /// The message type chosen by the app, for example `text`, `like` or `gift`.
+    pub kind: String,
+    pub priority: Priority,
+    /// The app's payload, any JSON value.
+    pub body: serde_json::Value,
+}
+
+/// Messages a connection did not get because they fell off a ring (or out of a capped
+/// pull) before it could read them, per priority.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub system: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub high: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub low: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Skipped {
+    pub fn is_empty(&self) -> bool {
+        self.total() == 0
+    }
+
+    pub fn total(&self) -> u64 {
+        self.system + self.high + self.low
+    }
+
+    pub fn get(&self, priority: Priority) -> u64 {
+        match priority {
+            Priority::System => self.system,
+            Priority::High => self.high,
+            Priority::Low => self.low,
+        }
+    }
+
+    pub fn add(&mut self, priority: Priority, n: u64) {
+        match priority {
+            Priority::System => self.system += n,
+            Priority::High => self.high += n,
+            Priority::Low => self.low += n,
+        }
+    }
+
+    /// `Some(self)` when anything was skipped, for optional wire fields.
+    pub fn non_empty(self) -> Option<Skipped> {
+        (!self.is_empty()).then_some(self)
+    }
+}
+
+/// Frames a client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Join a room. Without `since`, the reply carries the room's latest messages (up to
+    /// 50); with `since` (the last seq the client saw, after a reconnect) it carries every
+    /// retained message after it.
+    Join {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+        #[serde(default)]
+        mode: DeliveryMode,
+    },
+    Leave {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        room: String,
+    },
+    /// Publish a message into a joined room.
+    Send {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        room: String,
+        #[serde(default = "default_kind")]
+        kind: String,
+        #[serde(default)]
+        body: serde_json::Value,
+        /// `high` (the default) or `low`; `system` is refused for ordinary users.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        priority: Option<Priority>,
+    },
+    /// Fetch retained messages with `seq > since` (notify-pull mode, or to fill a gap).
+    Pull {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        room: String,
+        since: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    /// Application-level heartbeat; the server answers `pong`.
+    Ping {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+    },
+}
+
+fn default_kind() -> String {
+    "text".to_owned()
+}
+
+impl ClientFrame {
+    /// The request id the client chose, echoed in the reply.
+    pub fn id(&self) -> Option<u32> {
+        match self {
+            ClientFrame::Join { id, .. }
+            | ClientFrame::Leave { id, .. }
+            | ClientFrame::Send { id, .. }
+            | ClientFrame::Pull { id, .. }
+            | ClientFrame::Ping { id } => *id,
+        }
+    }
+
+    /// The room the frame is about, if any.
+    pub fn room(&self) -> Option<&str> {
+        match self {
+            ClientFrame::Join { room, .. }
+            | ClientFrame::Leave { room, .. }
+            | ClientFrame::Send { room, .. }
+            | ClientFrame::Pull { room, .. } => Some(room),
+            ClientFrame::Ping { .. } => None,
+        }
+    }
+}
+
+/// Why a connection is no longer in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// The client asked to leave.
+    Requested,
+    /// The room was destroyed through the server API.
+    RoomDeleted,
+    /// Notify-pull mode: the client left too many notifies unpulled.
+    NotPulling,
+}
+
+/// Frames the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// First frame on every connection.
+    Hello {
+        conn_id: String,
+        user: String,
+        server_ts: u64,
+        /// The client should send something (a `ping` will do) at least this often.
+        heartbeat_ms: u32,
+        /// Frames larger than this close the connection.
+        max_frame_bytes: u32,
+    },
+    Joined {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        room: String,
+        /// The room's latest seq when the join was processed.
+        seq: u64,
+        online: u64,
+        mode: DeliveryMode,
+        msgs: Vec<Message>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        skipped: Option<Skipped>,
+    },
+    Left {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        room: String,
+        reason: LeaveReason,
+    },
+    /// Acknowledges a `send`: the message was accepted with this seq.
+    Sent {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        room: String,
+        seq: u64,
+        ts: u64,
+    },
+    /// Pushed messages of one room, ordered by seq.
+    Batch {
+        room: String,
+        msgs: Vec<Message>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        skipped: Option<Skipped>,
+    },
+    /// Notify-pull mode: messages up to `seq` are waiting; answer with `pull`.
+    Notify { room: String, seq: u64 },
+    Pulled {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        room: String,
+        /// The room's latest seq.
+        seq: u64,
+        msgs: Vec<Message>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        skipped: Option<Skipped>,
+    },
+    Pong {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        ts: u64,
+    },
+    Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        code: crate::ErrorCode,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+    },
+}

@@ -1,0 +1,23 @@
+//! Wire types for every frame between a Throng client and server, and their codecs.
+//!
+//! Layout:
+//! - [`frames`]: the client→server ([`ClientFrame`]) and server→client ([`ServerFrame`])
+//!   frames and the [`Message`] they carry. One schema for every encoding.
+//! - [`codes`]: stable error codes sent in `error` frames and WebSocket close codes, each
+//!   close code saying whether the client should reconnect.
+//! - [`codec`]: JSON (the default) and MessagePack (negotiated by WebSocket subprotocol),
+//!   plus [`codec::BatchWriter`], which assembles a `batch` frame from messages that were
+//!   encoded once, so a room encodes each message once, not once per viewer.
+//!
+//! This crate does no IO; it turns values into bytes and back.
+
+pub mod codec;
+pub mod codes;
+pub mod frames;
+
+pub use codec::{Codec, DecodeError, EncodedMessage};
+pub use codes::{CloseCode, ErrorCode};
+pub use frames::{ClientFrame, DeliveryMode, LeaveReason, Message, Priority, ServerFrame, Skipped};
+
+/// The WebSocket path clients connect to.
+pub const WS_PATH: &str = "/v1/ws";
