@@ -181,7 +181,8 @@ mod tests {
 
     #[test]
     fn out_of_range_fields_are_named() {
-        let cases: [(fn(&mut RoomSettings), &str); 4] = [
+        type Edit = fn(&mut RoomSettings);
+        let cases: [(Edit, &str); 4] = [
             (|s| s.rate_per_sec = 0, "rate_per_sec"),
             (|s| s.ring_low = 1_000_000, "ring_low"),
             (|s| s.batch.max_messages = 0, "batch.max_messages"),

@@ -1,0 +1,482 @@
+//! One live room on one node: its three priority rings, its local members and their
+//! cursors, and the decisions of when and what to send each of them.
+//!
+//! The room never touches a socket. The caller feeds it messages (already sequenced by
+//! the bus) with [`Room::insert`], asks [`Room::next_flush_at`] when to call
+//! [`Room::flush`], and gives `flush` a [`Deliver`] that knows which connections have
+//! drained their previous frame and hands frames to them.
+
+use crate::ring::Ring;
+use crate::settings::RoomSettings;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::Arc;
+use throng_protocol::codec::encode_batch;
+use throng_protocol::{Codec, DeliveryMode, EncodedMessage, Priority, ServerFrame, Skipped};
+
+/// A connection, as numbered by the gateway of this node.
+pub type ConnId = u64;
+
+/// The most messages one pull or one resuming join returns.
+pub const MAX_PULL: u32 = 500;
+
+/// How soon a room retries members that were busy at the last flush, in milliseconds.
+/// A stalled member is retried at this pace until it drains or leaves; the retry only
+/// checks a flag per member.
+pub const RETRY_MS: u64 = 20;
+
+/// What the gateway does for the room during a flush.
+pub trait Deliver {
+    /// Whether the connection has written its previous frame of this room. A connection
+    /// that has not gets no new frame (backpressure without queues).
+    fn is_ready(&mut self, conn: ConnId) -> bool;
+    /// Hands a frame to the connection. Returns false if it could not be queued; the
+    /// member's cursor then stays where it was and the frame is retried later.
+    fn deliver(&mut self, conn: ConnId, frame: &Bytes) -> bool;
+    /// The member was removed from the room by policy (notify-pull: it stopped pulling).
+    fn dropped(&mut self, conn: ConnId, frame: &Bytes);
+}
+
+/// Why the room refused a join or pull.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoomError {
+    #[error("the room is full ({0} members)")]
+    Full(u32),
+    #[error("the connection has not joined this room")]
+    NotJoined,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct NotifyState {
+    /// When the last notify was sent and not yet answered by a pull.
+    inflight_since: Option<u64>,
+    /// Notifies sent since the last pull.
+    unpulled: u32,
+    /// When the oldest unanswered notify was sent.
+    first_unpulled_at: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+struct Member {
+    conn: ConnId,
+    codec: Codec,
+    mode: DeliveryMode,
+    whitelisted: bool,
+    /// Next absolute ring index to send, per lane.
+    cursor: [u64; 3],
+    notify: NotifyState,
+}
+
+/// Members with the same cursor, skip counts and codec get the same batch frame.
+type BatchKey = ([u64; 3], [u64; 3], Codec);
+
+/// Messages a join or pull returns, in seq order.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub msgs: Vec<Arc<EncodedMessage>>,
+    pub skipped: Skipped,
+    /// The room's latest seq.
+    pub seq: u64,
+}
+
+/// Counters a room keeps for metrics and the room-info API. They only grow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoomCounters {
+    /// Messages inserted, per lane.
+    pub inserted: [u64; 3],
+    /// Messages that fell off a ring before a member read them, summed over members, per lane.
+    pub skipped: [u64; 3],
+    /// Frames handed to connections (batches and notifies).
+    pub frames: u64,
+    /// Distinct frames encoded (one per group of members at the same position).
+    pub encodings: u64,
+    /// Messages carried in batch frames, summed over members.
+    pub deliveries: u64,
+    /// Members removed for not pulling.
+    pub dropped_members: u64,
+}
+
+/// What one flush did, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlushReport {
+    pub frames: u64,
+    pub encodings: u64,
+    pub deliveries: u64,
+    /// Members still behind the ring heads after this flush (busy or capped).
+    pub behind: u64,
+    pub dropped_members: u64,
+}
+
+#[derive(Debug)]
+pub struct Room {
+    id: String,
+    settings: RoomSettings,
+    rings: [Ring; 3],
+    last_seq: u64,
+    members: Vec<Member>,
+    member_index: HashMap<ConnId, usize>,
+    /// When the oldest message not yet flushed arrived.
+    unflushed_since: Option<u64>,
+    last_flush_at: u64,
+    /// Members left behind by the last flush, to be retried.
+    behind: u64,
+    counters: RoomCounters,
+}
+
+impl Room {
+    pub fn new(id: impl Into<String>, settings: RoomSettings) -> Room {
+        let rings = settings.ring_sizes().map(Ring::new);
+        Room {
+            id: id.into(),
+            settings,
+            rings,
+            last_seq: 0,
+            members: Vec::new(),
+            member_index: HashMap::new(),
+            unflushed_since: None,
+            last_flush_at: 0,
+            behind: 0,
+            counters: RoomCounters::default(),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn settings(&self) -> &RoomSettings {
+        &self.settings
+    }
+
+    /// Applies new settings; shrinking a ring evicts its oldest messages.
+    pub fn set_settings(&mut self, settings: RoomSettings) {
+        for (ring, size) in self.rings.iter_mut().zip(settings.ring_sizes()) {
+            ring.set_capacity(size);
+        }
+        self.settings = settings;
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Local members (connections on this node).
+    pub fn n_members(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_member(&self, conn: ConnId) -> bool {
+        self.member_index.contains_key(&conn)
+    }
+
+    pub fn counters(&self) -> RoomCounters {
+        self.counters
+    }
+
+    fn heads(&self) -> [u64; 3] {
+        [
+            self.rings[0].head(),
+            self.rings[1].head(),
+            self.rings[2].head(),
+        ]
+    }
+
+    /// Adds a sequenced message to its lane. Messages must arrive in seq order (the bus
+    /// guarantees it); one at or below the last seq is a duplicate and is ignored, which
+    /// the return value reports.
+    pub fn insert(&mut self, message: Arc<EncodedMessage>, now: u64) -> bool {
+        let seq = message.message.seq;
+        if seq <= self.last_seq {
+            return false;
+        }
+        self.last_seq = seq;
+        let lane = message.message.priority.index();
+        self.rings[lane].push(message);
+        self.counters.inserted[lane] += 1;
+        self.unflushed_since.get_or_insert(now);
+        true
+    }
+
+    /// Time between flushes for the current number of members: 0 (at once) for small
+    /// rooms, else members / frame budget, capped at `max_interval_ms`.
+    pub fn flush_interval_ms(&self) -> u64 {
+        let batch = &self.settings.batch;
+        let n = self.members.len() as u64;
+        if n < u64::from(batch.immediate_below_members) {
+            return 0;
+        }
+        let interval = n * 1000 / u64::from(batch.frame_budget_per_sec);
+        interval.min(u64::from(batch.max_interval_ms))
+    }
+
+    /// When [`Room::flush`] should run next, or `None` if there is nothing to send.
+    pub fn next_flush_at(&self) -> Option<u64> {
+        let interval = self.flush_interval_ms();
+        let due_for_new = self.unflushed_since.map(|since| {
+            if interval == 0 {
+                since
+            } else {
+                (self.last_flush_at + interval).max(since)
+            }
+        });
+        let due_for_retry = (self.behind > 0).then(|| self.last_flush_at + interval.max(RETRY_MS));
+        match (due_for_new, due_for_retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Adds a connection (or updates it, if it already joined: a rejoin is a resume) and
+    /// returns what it should see first: the latest `recent_on_join` messages, or with
+    /// `since` every retained message after that seq (at most [`MAX_PULL`]).
+    pub fn join(
+        &mut self,
+        conn: ConnId,
+        codec: Codec,
+        mode: DeliveryMode,
+        since: Option<u64>,
+        whitelisted: bool,
+    ) -> Result<Snapshot, RoomError> {
+        let max = self.settings.max_members;
+        if max > 0 && self.members.len() >= max as usize && !self.is_member(conn) {
+            return Err(RoomError::Full(max));
+        }
+        let snapshot = match since {
+            Some(since) => self.select_after(since, MAX_PULL),
+            None => self.recent(self.settings.recent_on_join as usize),
+        };
+        let member = Member {
+            conn,
+            codec,
+            mode,
+            whitelisted,
+            cursor: self.heads(),
+            notify: NotifyState::default(),
+        };
+        match self.member_index.get(&conn) {
+            Some(&idx) => self.members[idx] = member,
+            None => {
+                self.member_index.insert(conn, self.members.len());
+                self.members.push(member);
+            }
+        }
+        Ok(snapshot)
+    }
+
+    /// Removes a connection; returns whether it was a member.
+    pub fn leave(&mut self, conn: ConnId) -> bool {
+        let Some(idx) = self.member_index.remove(&conn) else {
+            return false;
+        };
+        self.members.swap_remove(idx);
+        if let Some(moved) = self.members.get(idx) {
+            self.member_index.insert(moved.conn, idx);
+        }
+        true
+    }
+
+    /// The latest `n` messages across lanes, in seq order.
+    fn recent(&self, n: usize) -> Snapshot {
+        let mut msgs: Vec<Arc<EncodedMessage>> = self
+            .rings
+            .iter()
+            .flat_map(|ring| ring.range_from(0).rev().take(n).cloned())
+            .collect();
+        msgs.sort_unstable_by_key(|m| m.message.seq);
+        let excess = msgs.len().saturating_sub(n);
+        msgs.drain(..excess);
+        Snapshot {
+            msgs,
+            skipped: Skipped::default(),
+            seq: self.last_seq,
+        }
+    }
+
+    /// Retained messages with seq > `since`, at most `limit`, keeping higher lanes first
+    /// and the newest within a lane; everything else after `since` counts as skipped.
+    fn select_after(&self, since: u64, limit: u32) -> Snapshot {
+        let mut budget = limit as usize;
+        let mut msgs = Vec::new();
+        let mut skipped = Skipped::default();
+        for priority in Priority::ALL {
+            let ring = &self.rings[priority.index()];
+            skipped.add(priority, ring.evicted_after_seq(since));
+            let candidates = ring.range_from(ring.index_after_seq(since));
+            let n = candidates.len();
+            let take = n.min(budget);
+            skipped.add(priority, (n - take) as u64);
+            msgs.extend(candidates.skip(n - take).cloned());
+            budget -= take;
+        }
+        msgs.sort_unstable_by_key(|m| m.message.seq);
+        Snapshot {
+            msgs,
+            skipped,
+            seq: self.last_seq,
+        }
+    }
+
+    /// Answers a member's pull: see [`Room::select_after`]. Clears its notify marks.
+    pub fn pull(&mut self, conn: ConnId, since: u64, limit: u32) -> Result<Snapshot, RoomError> {
+        let idx = *self.member_index.get(&conn).ok_or(RoomError::NotJoined)?;
+        let snapshot = self.select_after(since, limit.clamp(1, MAX_PULL));
+        let heads = self.heads();
+        let member = &mut self.members[idx];
+        member.notify = NotifyState::default();
+        if member.mode == DeliveryMode::Notify {
+            member.cursor = heads;
+        }
+        Ok(snapshot)
+    }
+
+    /// Sends what is due: batches to push members that are ready, notifies to notify
+    /// members, and drops notify members that stopped pulling.
+    pub fn flush(&mut self, now: u64, out: &mut impl Deliver) -> FlushReport {
+        let heads = self.heads();
+        let mut report = FlushReport::default();
+        // Frames built in this flush, by (cursor, skipped, codec): members at the same
+        // position share one encoding.
+        let mut batches: HashMap<BatchKey, (Bytes, [u64; 3])> = HashMap::new();
+        let mut notify_frames: [Option<Bytes>; 2] = [None, None];
+        let mut dropped_frames: [Option<Bytes>; 2] = [None, None];
+        let mut to_drop = Vec::new();
+        let notify = self.settings.notify.clone();
+        let max_messages = self.settings.batch.max_messages as usize;
+
+        for member in &mut self.members {
+            if member.cursor == heads {
+                continue;
+            }
+            match member.mode {
+                DeliveryMode::Push => {
+                    if !out.is_ready(member.conn) {
+                        report.behind += 1;
+                        continue;
+                    }
+                    let mut skipped = [0u64; 3];
+                    for ((cursor, skip), ring) in
+                        member.cursor.iter_mut().zip(&mut skipped).zip(&self.rings)
+                    {
+                        if *cursor < ring.base() {
+                            *skip = ring.base() - *cursor;
+                            *cursor = ring.base();
+                        }
+                    }
+                    let key = (member.cursor, skipped, member.codec);
+                    let (frame, next_cursor) = batches.entry(key).or_insert_with(|| {
+                        report.encodings += 1;
+                        build_batch(
+                            &self.id,
+                            &self.rings,
+                            member.cursor,
+                            skipped,
+                            member.codec,
+                            max_messages,
+                        )
+                    });
+                    for (total, skip) in self.counters.skipped.iter_mut().zip(skipped) {
+                        *total += skip;
+                    }
+                    if out.deliver(member.conn, frame) {
+                        report.frames += 1;
+                        report.deliveries += next_cursor
+                            .iter()
+                            .zip(member.cursor)
+                            .map(|(n, c)| n - c)
+                            .sum::<u64>();
+                        member.cursor = *next_cursor;
+                        if member.cursor != heads {
+                            report.behind += 1;
+                        }
+                    } else {
+                        report.behind += 1;
+                    }
+                }
+                DeliveryMode::Notify => {
+                    let state = &mut member.notify;
+                    let stale = state.unpulled >= notify.drop_after_notifies
+                        || state.first_unpulled_at.is_some_and(|t| {
+                            now.saturating_sub(t) >= u64::from(notify.drop_after_ms)
+                        });
+                    if stale && !member.whitelisted {
+                        to_drop.push((member.conn, member.codec));
+                        continue;
+                    }
+                    if state
+                        .inflight_since
+                        .is_some_and(|t| now.saturating_sub(t) < u64::from(notify.inflight_ms))
+                    {
+                        continue;
+                    }
+                    if !out.is_ready(member.conn) {
+                        continue;
+                    }
+                    let frame = notify_frames[member.codec.index()].get_or_insert_with(|| {
+                        report.encodings += 1;
+                        member.codec.encode_server(&ServerFrame::Notify {
+                            room: self.id.clone(),
+                            seq: self.last_seq,
+                        })
+                    });
+                    if out.deliver(member.conn, frame) {
+                        report.frames += 1;
+                        state.inflight_since = Some(now);
+                        state.unpulled += 1;
+                        state.first_unpulled_at.get_or_insert(now);
+                        // The cursor marks what the member has been told about.
+                        member.cursor = heads;
+                    }
+                }
+            }
+        }
+        for (conn, codec) in to_drop {
+            let frame = dropped_frames[codec.index()].get_or_insert_with(|| {
+                codec.encode_server(&ServerFrame::Left {
+                    id: None,
+                    room: self.id.clone(),
+                    reason: throng_protocol::LeaveReason::NotPulling,
+                })
+            });
+            out.dropped(conn, frame);
+            self.leave(conn);
+            report.dropped_members += 1;
+        }
+        self.counters.frames += report.frames;
+        self.counters.encodings += report.encodings;
+        self.counters.deliveries += report.deliveries;
+        self.counters.dropped_members += report.dropped_members;
+        self.unflushed_since = None;
+        self.last_flush_at = now;
+        self.behind = report.behind;
+        report
+    }
+}
+
+/// Builds one batch from `cursor`: system first, then high, then low, at most
+/// `max_messages`, ordered by seq inside the frame. Returns the frame and the cursor
+/// after it.
+fn build_batch(
+    room: &str,
+    rings: &[Ring; 3],
+    cursor: [u64; 3],
+    skipped: [u64; 3],
+    codec: Codec,
+    max_messages: usize,
+) -> (Bytes, [u64; 3]) {
+    let mut picked: Vec<&Arc<EncodedMessage>> = Vec::new();
+    let mut next = cursor;
+    for lane in 0..3 {
+        let room_left = max_messages - picked.len();
+        let before = picked.len();
+        picked.extend(rings[lane].range_from(cursor[lane]).take(room_left));
+        next[lane] = cursor[lane].max(rings[lane].base()) + (picked.len() - before) as u64;
+    }
+    picked.sort_unstable_by_key(|m| m.message.seq);
+    let skipped = Skipped {
+        system: skipped[0],
+        high: skipped[1],
+        low: skipped[2],
+    };
+    let frame = encode_batch(codec, room, picked.into_iter().map(|m| m.as_ref()), skipped);
+    (frame, next)
+}
