@@ -1,1 +1,164 @@
-//! placeholder
+//! Backend traits: everything a node shares with other nodes goes through one of these,
+//! so that embedded mode and cluster mode run the same code with different backends.
+//!
+//! - [`RoomBus`]: assigns each room message its seq and fans it out to every node that
+//!   subscribed to the room, in seq order; keeps a short per-room history for joins.
+//!   Embedded: [`memory::MemoryBus`]. Cluster (later): Redis.
+//! - [`HotState`]: fast shared counters: rate-limit buckets and online counts.
+//!   Embedded: [`memory::MemoryHotState`]. Cluster (later): Redis.
+//! - [`Store`]: durable data (room records). Embedded: [`sqlite::SqliteStore`].
+//!   Cluster (later): PostgreSQL.
+//!
+//! Every implementation must pass the suites in [`contract`].
+
+pub mod contract;
+pub mod memory;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use throng_protocol::{Message, Priority};
+use throng_room::RoomSettings;
+use tokio::sync::broadcast;
+
+/// A backend could not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// The backend is down or timed out; the caller may retry later.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+    /// A bound was reached (for example the number of rooms); see the message.
+    #[error("backend limit reached: {0}")]
+    LimitReached(String),
+    /// Stored data could not be read back.
+    #[error("corrupt backend data: {0}")]
+    Corrupt(String),
+}
+
+/// A message before the bus stamps it with a seq and a timestamp.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    pub from: String,
+    pub kind: String,
+    pub priority: Priority,
+    pub body: serde_json::Value,
+}
+
+/// A live subscription to one room's messages on this node; dropping it unsubscribes.
+///
+/// Bounded: a subscriber that falls more than the bus's channel capacity behind loses the
+/// oldest messages and is told how many ([`BusRecv::Lagged`]).
+pub struct Subscription {
+    receiver: broadcast::Receiver<Arc<Message>>,
+    /// Keeps implementation-specific state (for example a Redis subscription) alive.
+    _guard: Option<Box<dyn Send + Sync>>,
+}
+
+/// What [`Subscription::recv`] returns.
+#[derive(Debug)]
+pub enum BusRecv {
+    Message(Arc<Message>),
+    /// This many messages were lost because the subscriber fell behind.
+    Lagged(u64),
+    /// The room was removed from the bus.
+    Closed,
+}
+
+impl Subscription {
+    pub fn new(
+        receiver: broadcast::Receiver<Arc<Message>>,
+        guard: Option<Box<dyn Send + Sync>>,
+    ) -> Subscription {
+        Subscription {
+            receiver,
+            _guard: guard,
+        }
+    }
+
+    pub async fn recv(&mut self) -> BusRecv {
+        match self.receiver.recv().await {
+            Ok(message) => BusRecv::Message(message),
+            Err(broadcast::error::RecvError::Lagged(n)) => BusRecv::Lagged(n),
+            Err(broadcast::error::RecvError::Closed) => BusRecv::Closed,
+        }
+    }
+}
+
+/// Cross-node fan-out of room messages.
+///
+/// Guarantees: `publish` assigns the room's next seq (strictly increasing, starting at 1)
+/// and a server timestamp; every subscription of the room that exists when `publish`
+/// returns receives the message, in seq order, at most once (a subscriber that lags loses
+/// messages, and is told).
+#[async_trait]
+pub trait RoomBus: Send + Sync + 'static {
+    async fn publish(&self, room: &str, draft: Draft) -> Result<Arc<Message>, BackendError>;
+    async fn subscribe(&self, room: &str) -> Result<Subscription, BackendError>;
+    /// The room's last assigned seq, 0 if none.
+    async fn last_seq(&self, room: &str) -> Result<u64, BackendError>;
+    /// The room's most recent messages (at most `limit`, bounded by the bus's history
+    /// length), oldest first. Nodes seed a room's rings from it when they start hosting it.
+    async fn recent(&self, room: &str, limit: usize) -> Result<Vec<Arc<Message>>, BackendError>;
+    /// Forgets a room: its seq, its history; current subscriptions end with `Closed`.
+    async fn remove_room(&self, room: &str) -> Result<(), BackendError>;
+}
+
+/// Fast shared state: rate limits and online counts.
+#[async_trait]
+pub trait HotState: Send + Sync + 'static {
+    /// Takes one token from the bucket named `key` (for example `user:alice` or
+    /// `room:lobby`), refilled at `rate_per_sec` up to `burst`. Ok(false) means limited.
+    async fn take_token(
+        &self,
+        key: &str,
+        rate_per_sec: u32,
+        burst: u32,
+    ) -> Result<bool, BackendError>;
+    /// Adds `delta` connections to a room's online count and returns the new total.
+    async fn add_online(&self, room: &str, delta: i64) -> Result<u64, BackendError>;
+    async fn online(&self, room: &str) -> Result<u64, BackendError>;
+}
+
+/// A room as stored durably.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomRecord {
+    pub id: String,
+    pub settings: RoomSettings,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: u64,
+}
+
+/// Durable data.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a room; Ok(false) if one with that id exists (it is left unchanged).
+    async fn create_room(&self, room: &RoomRecord) -> Result<bool, BackendError>;
+    async fn get_room(&self, id: &str) -> Result<Option<RoomRecord>, BackendError>;
+    /// Replaces a room's settings; Ok(false) if there is no such room.
+    async fn update_room(&self, id: &str, settings: &RoomSettings) -> Result<bool, BackendError>;
+    /// Ok(false) if there was no such room.
+    async fn delete_room(&self, id: &str) -> Result<bool, BackendError>;
+    /// Rooms ordered by id, starting after `after`, at most `limit`.
+    async fn list_rooms(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RoomRecord>, BackendError>;
+}
+
+/// The backends a node runs with.
+#[derive(Clone)]
+pub struct Backends {
+    pub bus: Arc<dyn RoomBus>,
+    pub hot: Arc<dyn HotState>,
+    pub store: Arc<dyn Store>,
+}
+
+/// Milliseconds since the Unix epoch, for server timestamps.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,167 @@
+//! Contract suites every backend implementation must pass. Each function panics with a
+//! description of the broken promise; implementations call them from their own tests
+//! (the in-memory and SQLite ones below, Redis and PostgreSQL later).
+
+use crate::{BusRecv, Draft, HotState, RoomBus, RoomRecord, Store};
+use serde_json::json;
+use std::sync::Arc;
+use throng_protocol::Priority;
+use throng_room::RoomSettings;
+
+fn draft(n: u64) -> Draft {
+    Draft {
+        from: "alice".into(),
+        kind: "text".into(),
+        priority: Priority::High,
+        body: json!({ "n": n }),
+    }
+}
+
+async fn expect_message(sub: &mut crate::Subscription) -> Arc<throng_protocol::Message> {
+    match tokio::time::timeout(std::time::Duration::from_secs(10), sub.recv()).await {
+        Ok(BusRecv::Message(m)) => m,
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+/// [`RoomBus`]: seqs start at 1 and increase; every subscriber gets every message in
+/// order; rooms are independent; history is bounded and oldest-first; removal closes.
+pub async fn bus(bus: Arc<dyn RoomBus>) {
+    let room = "contract-bus";
+    assert_eq!(
+        bus.last_seq(room).await.unwrap(),
+        0,
+        "a new room starts at seq 0"
+    );
+    let mut first = bus.subscribe(room).await.unwrap();
+    let mut second = bus.subscribe(room).await.unwrap();
+    let mut other = bus.subscribe("contract-bus-other").await.unwrap();
+
+    // Publishers racing on one room still produce a gapless, ordered stream.
+    let mut tasks = Vec::new();
+    for task in 0..4u64 {
+        let bus = bus.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                bus.publish("contract-bus", draft(task * 100 + i))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for sub in [&mut first, &mut second] {
+        for expect in 1..=100 {
+            let m = expect_message(sub).await;
+            assert_eq!(m.seq, expect, "subscribers see every seq in order");
+            assert_eq!(m.from, "alice");
+        }
+    }
+    assert_eq!(bus.last_seq(room).await.unwrap(), 100);
+
+    let m = bus.publish("contract-bus-other", draft(1)).await.unwrap();
+    assert_eq!(m.seq, 1, "rooms have independent seqs");
+    assert_eq!(expect_message(&mut other).await.seq, 1);
+    assert!(m.ts > 1_600_000_000_000, "timestamps are Unix milliseconds");
+
+    let recent = bus.recent(room, 10).await.unwrap();
+    let seqs: Vec<u64> = recent.iter().map(|m| m.seq).collect();
+    assert_eq!(
+        seqs,
+        (91..=100).collect::<Vec<_>>(),
+        "recent returns the newest, oldest first"
+    );
+    assert!(bus
+        .recent("contract-bus-never", 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    bus.remove_room(room).await.unwrap();
+    assert!(
+        matches!(first.recv().await, BusRecv::Closed),
+        "removal ends subscriptions"
+    );
+    assert_eq!(
+        bus.last_seq(room).await.unwrap(),
+        0,
+        "a removed room starts over"
+    );
+}
+
+/// [`HotState`]: buckets refill at their rate and hold at most their burst; keys are
+/// independent; online counts add up and never go below zero. Call it with tokio's clock
+/// paused (`start_paused = true`) so that refills are exact.
+pub async fn hot_state(hot: Arc<dyn HotState>) {
+    for _ in 0..3 {
+        assert!(hot.take_token("contract:a", 10, 3).await.unwrap());
+    }
+    assert!(
+        !hot.take_token("contract:a", 10, 3).await.unwrap(),
+        "burst exhausted"
+    );
+    assert!(
+        hot.take_token("contract:b", 10, 3).await.unwrap(),
+        "keys are independent"
+    );
+    tokio::time::advance(std::time::Duration::from_millis(100)).await;
+    assert!(
+        hot.take_token("contract:a", 10, 3).await.unwrap(),
+        "one token refilled after 100 ms"
+    );
+    assert!(!hot.take_token("contract:a", 10, 3).await.unwrap());
+
+    assert_eq!(hot.add_online("contract-room", 3).await.unwrap(), 3);
+    assert_eq!(hot.add_online("contract-room", -1).await.unwrap(), 2);
+    assert_eq!(hot.online("contract-room").await.unwrap(), 2);
+    assert_eq!(
+        hot.add_online("contract-room", -5).await.unwrap(),
+        0,
+        "never negative"
+    );
+    assert_eq!(hot.online("contract-room-none").await.unwrap(), 0);
+}
+
+/// [`Store`]: rooms are created once, read back equal, updated, listed in id order with
+/// paging, and deleted.
+pub async fn store(store: Arc<dyn Store>) {
+    let mut settings = RoomSettings::default();
+    settings.rate_per_sec = 7;
+    let record = |id: &str| RoomRecord {
+        id: id.into(),
+        settings: settings.clone(),
+        created_at: 1_700_000_000_000,
+    };
+    assert!(store.create_room(&record("b")).await.unwrap());
+    assert!(
+        !store.create_room(&record("b")).await.unwrap(),
+        "second create reports the existing room"
+    );
+    assert!(store.create_room(&record("a")).await.unwrap());
+    assert!(store.create_room(&record("c")).await.unwrap());
+    assert_eq!(store.get_room("b").await.unwrap(), Some(record("b")));
+    assert_eq!(store.get_room("zz").await.unwrap(), None);
+
+    let mut changed = settings.clone();
+    changed.ring_low = 5;
+    assert!(store.update_room("b", &changed).await.unwrap());
+    assert!(!store.update_room("zz", &changed).await.unwrap());
+    assert_eq!(
+        store.get_room("b").await.unwrap().unwrap().settings,
+        changed
+    );
+
+    let ids = |rooms: Vec<RoomRecord>| rooms.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list_rooms(None, 10).await.unwrap()),
+        ["a", "b", "c"]
+    );
+    assert_eq!(ids(store.list_rooms(None, 2).await.unwrap()), ["a", "b"]);
+    assert_eq!(ids(store.list_rooms(Some("b"), 10).await.unwrap()), ["c"]);
+
+    assert!(store.delete_room("b").await.unwrap());
+    assert!(!store.delete_room("b").await.unwrap());
+    assert_eq!(store.get_room("b").await.unwrap(), None);
+}

@@ -1,0 +1,240 @@
+//! In-process backends for embedded mode (one node).
+
+use crate::{unix_ms, BackendError, Draft, HotState, RoomBus, Subscription};
+use async_trait::async_trait;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use throng_protocol::Message;
+use throng_room::KeyedLimiter;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+/// Limits of the in-memory bus.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryBusLimits {
+    /// Rooms the bus tracks at once; publishing into or subscribing to one more fails
+    /// with [`BackendError::LimitReached`].
+    pub max_rooms: usize,
+    /// Messages a subscriber may fall behind before it loses the oldest.
+    pub channel_capacity: usize,
+    /// Recent messages kept per room for [`RoomBus::recent`].
+    pub history: usize,
+}
+
+impl Default for MemoryBusLimits {
+    fn default() -> MemoryBusLimits {
+        MemoryBusLimits {
+            max_rooms: 100_000,
+            channel_capacity: 4096,
+            history: 64,
+        }
+    }
+}
+
+struct Topic {
+    seq: u64,
+    sender: broadcast::Sender<Arc<Message>>,
+    history: VecDeque<Arc<Message>>,
+}
+
+/// The embedded [`RoomBus`]: one broadcast channel per room, seq assigned under the same
+/// lock as the send, so subscribers see messages in seq order.
+pub struct MemoryBus {
+    limits: MemoryBusLimits,
+    // A std mutex: held only for a counter increment and a non-blocking send, never
+    // across an await.
+    topics: Mutex<HashMap<String, Topic>>,
+}
+
+impl MemoryBus {
+    pub fn new(limits: MemoryBusLimits) -> MemoryBus {
+        MemoryBus {
+            limits,
+            topics: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn with_topic<T>(
+        &self,
+        room: &str,
+        f: impl FnOnce(&mut Topic) -> T,
+    ) -> Result<T, BackendError> {
+        let mut topics = self.topics.lock().expect("bus lock poisoned");
+        if !topics.contains_key(room) {
+            if topics.len() >= self.limits.max_rooms {
+                // Forget rooms nobody listens to and that have no history worth keeping.
+                topics.retain(|_, t| t.sender.receiver_count() > 0);
+                if topics.len() >= self.limits.max_rooms {
+                    return Err(BackendError::LimitReached(format!(
+                        "the bus tracks at most {} rooms",
+                        self.limits.max_rooms
+                    )));
+                }
+            }
+            let (sender, _) = broadcast::channel(self.limits.channel_capacity);
+            topics.insert(
+                room.to_owned(),
+                Topic {
+                    seq: 0,
+                    sender,
+                    history: VecDeque::new(),
+                },
+            );
+        }
+        Ok(f(topics.get_mut(room).expect("inserted above")))
+    }
+}
+
+impl Default for MemoryBus {
+    fn default() -> MemoryBus {
+        MemoryBus::new(MemoryBusLimits::default())
+    }
+}
+
+#[async_trait]
+impl RoomBus for MemoryBus {
+    async fn publish(&self, room: &str, draft: Draft) -> Result<Arc<Message>, BackendError> {
+        let history_len = self.limits.history;
+        self.with_topic(room, |topic| {
+            topic.seq += 1;
+            let message = Arc::new(Message {
+                seq: topic.seq,
+                ts: unix_ms(),
+                from: draft.from,
+                kind: draft.kind,
+                priority: draft.priority,
+                body: draft.body,
+            });
+            if history_len > 0 {
+                if topic.history.len() == history_len {
+                    topic.history.pop_front();
+                }
+                topic.history.push_back(message.clone());
+            }
+            // No receivers is not an error: nobody on this node is in the room.
+            let _ = topic.sender.send(message.clone());
+            message
+        })
+    }
+
+    async fn subscribe(&self, room: &str) -> Result<Subscription, BackendError> {
+        self.with_topic(room, |topic| {
+            Subscription::new(topic.sender.subscribe(), None)
+        })
+    }
+
+    async fn last_seq(&self, room: &str) -> Result<u64, BackendError> {
+        let topics = self.topics.lock().expect("bus lock poisoned");
+        Ok(topics.get(room).map_or(0, |t| t.seq))
+    }
+
+    async fn recent(&self, room: &str, limit: usize) -> Result<Vec<Arc<Message>>, BackendError> {
+        let topics = self.topics.lock().expect("bus lock poisoned");
+        Ok(topics.get(room).map_or_else(Vec::new, |t| {
+            let skip = t.history.len().saturating_sub(limit);
+            t.history.iter().skip(skip).cloned().collect()
+        }))
+    }
+
+    async fn remove_room(&self, room: &str) -> Result<(), BackendError> {
+        // Dropping the sender ends every subscription with Closed.
+        self.topics.lock().expect("bus lock poisoned").remove(room);
+        Ok(())
+    }
+}
+
+/// The embedded [`HotState`].
+pub struct MemoryHotState {
+    started: Instant,
+    limiter: Mutex<KeyedLimiter<String>>,
+    online: Mutex<HashMap<String, u64>>,
+}
+
+impl MemoryHotState {
+    /// `max_buckets` bounds the rate-limit buckets tracked at once (see
+    /// [`KeyedLimiter`] for the policy at the bound).
+    pub fn new(max_buckets: usize) -> MemoryHotState {
+        MemoryHotState {
+            started: Instant::now(),
+            limiter: Mutex::new(KeyedLimiter::new(max_buckets)),
+            online: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+}
+
+#[async_trait]
+impl HotState for MemoryHotState {
+    async fn take_token(
+        &self,
+        key: &str,
+        rate_per_sec: u32,
+        burst: u32,
+    ) -> Result<bool, BackendError> {
+        let now = self.now_ms();
+        let mut limiter = self.limiter.lock().expect("limiter lock poisoned");
+        Ok(limiter
+            .try_take(&key.to_owned(), rate_per_sec, burst, now)
+            .is_ok())
+    }
+
+    async fn add_online(&self, room: &str, delta: i64) -> Result<u64, BackendError> {
+        let mut online = self.online.lock().expect("online lock poisoned");
+        let count = online.entry(room.to_owned()).or_insert(0);
+        *count = count.saturating_add_signed(delta);
+        let total = *count;
+        if total == 0 {
+            online.remove(room);
+        }
+        Ok(total)
+    }
+
+    async fn online(&self, room: &str) -> Result<u64, BackendError> {
+        Ok(self
+            .online
+            .lock()
+            .expect("online lock poisoned")
+            .get(room)
+            .copied()
+            .unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract;
+
+    #[tokio::test]
+    async fn memory_bus_passes_the_contract() {
+        contract::bus(Arc::new(MemoryBus::default())).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn memory_hot_state_passes_the_contract() {
+        contract::hot_state(Arc::new(MemoryHotState::new(1000))).await;
+    }
+
+    #[tokio::test]
+    async fn the_bus_refuses_rooms_beyond_its_bound_but_reclaims_idle_ones() {
+        let bus = MemoryBus::new(MemoryBusLimits {
+            max_rooms: 2,
+            channel_capacity: 8,
+            history: 4,
+        });
+        let _a = bus.subscribe("a").await.unwrap();
+        let _b = bus.subscribe("b").await.unwrap();
+        assert!(matches!(
+            bus.subscribe("c").await,
+            Err(BackendError::LimitReached(_))
+        ));
+        drop(_b);
+        assert!(
+            bus.subscribe("c").await.is_ok(),
+            "room b had no subscriber and was reclaimed"
+        );
+    }
+}

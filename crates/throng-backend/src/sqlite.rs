@@ -1,0 +1,160 @@
+//! The embedded durable [`Store`], on SQLite in the data directory.
+
+use crate::{BackendError, RoomRecord, Store};
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use throng_room::RoomSettings;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Unavailable(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies migrations.
+    pub async fn open(path: &Path) -> Result<SqliteStore, BackendError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        // A handful of connections: SQLite serialises writers anyway, and this store sees
+        // only management traffic (room create/update/delete), never per-message writes.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(unavailable)?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// An in-memory database, for tests.
+    pub async fn in_memory() -> Result<SqliteStore, BackendError> {
+        let options = SqliteConnectOptions::new().in_memory(true);
+        // One connection: each in-memory connection would otherwise be its own database.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(unavailable)?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+fn settings_json(settings: &RoomSettings) -> String {
+    serde_json::to_string(settings).expect("settings serialise")
+}
+
+fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RoomRecord, BackendError> {
+    let id: String = row.try_get("id").map_err(unavailable)?;
+    let settings: String = row.try_get("settings").map_err(unavailable)?;
+    let created_at: i64 = row.try_get("created_at").map_err(unavailable)?;
+    let settings = serde_json::from_str(&settings)
+        .map_err(|e| BackendError::Corrupt(format!("settings of room {id}: {e}")))?;
+    Ok(RoomRecord {
+        id,
+        settings,
+        created_at: created_at as u64,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_room(&self, room: &RoomRecord) -> Result<bool, BackendError> {
+        let result = sqlx::query("INSERT INTO rooms (id, settings, created_at) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING")
+            .bind(&room.id)
+            .bind(settings_json(&room.settings))
+            .bind(room.created_at as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn get_room(&self, id: &str) -> Result<Option<RoomRecord>, BackendError> {
+        let row = sqlx::query("SELECT id, settings, created_at FROM rooms WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn update_room(&self, id: &str, settings: &RoomSettings) -> Result<bool, BackendError> {
+        let result = sqlx::query("UPDATE rooms SET settings = ? WHERE id = ?")
+            .bind(settings_json(settings))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn delete_room(&self, id: &str) -> Result<bool, BackendError> {
+        let result = sqlx::query("DELETE FROM rooms WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn list_rooms(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RoomRecord>, BackendError> {
+        let rows = sqlx::query(
+            "SELECT id, settings, created_at FROM rooms WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(record_from_row).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn sqlite_store_passes_the_contract() {
+        contract::store(Arc::new(SqliteStore::in_memory().await.unwrap())).await;
+    }
+
+    #[tokio::test]
+    async fn rooms_survive_reopening_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("throng.db");
+        let record = RoomRecord {
+            id: "kept".into(),
+            settings: RoomSettings::default(),
+            created_at: 1,
+        };
+        SqliteStore::open(&path)
+            .await
+            .unwrap()
+            .create_room(&record)
+            .await
+            .unwrap();
+        let reopened = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(reopened.get_room("kept").await.unwrap(), Some(record));
+    }
+}
