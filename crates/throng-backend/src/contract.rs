@@ -127,8 +127,7 @@ pub async fn hot_state(hot: Arc<dyn HotState>) {
 /// [`Store`]: rooms are created once, read back equal, updated, listed in id order with
 /// paging, and deleted.
 pub async fn store(store: Arc<dyn Store>) {
-    let mut settings = RoomSettings::default();
-    settings.rate_per_sec = 7;
+    let settings = RoomSettings { rate_per_sec: 7, ..RoomSettings::default() };
     let record = |id: &str| RoomRecord {
         id: id.into(),
         settings: settings.clone(),
