@@ -1,0 +1,730 @@
+/**
+ * `ThrongClient`: one WebSocket connection to a Throng server, kept alive across losses.
+ *
+ * This module owns the socket and the timers and nothing else: frame encoding
+ * (`codec.ts`), reply matching (`requests.ts`), dedup and resume bookkeeping
+ * (`rooms.ts`) and reconnect delays (`backoff.ts`) live in their own modules.
+ *
+ * Connection life: `idle` → `connecting` (socket opening, waiting for `hello`) → `open`.
+ * A loss with a reconnect close code goes to `waiting` (backoff) and back to
+ * `connecting`; on the next `hello` every joined room is joined again with
+ * `since = lastSeq(room)`. A close code that says "do not reconnect", `close()`, or too
+ * many failed attempts in a row end in `closed`.
+ * @module
+ */
+
+import { Backoff, DEFAULT_BACKOFF } from "./backoff.js";
+import { closeCodeName, CloseCodes, ErrorCodes, shouldReconnect } from "./codes.js";
+import {
+  codecByName,
+  codecForSubprotocol,
+  decodeServerMessage,
+  encodedByteLength,
+  type CodecName,
+  type FrameCodec,
+} from "./codec.js";
+import { TypedEmitter } from "./emitter.js";
+import { ThrongClientError, ThrongError } from "./errors.js";
+import type {
+  Batch,
+  ClientFrame,
+  DeliveryMode,
+  Hello,
+  JsonValue,
+  Joined,
+  LeaveReason,
+  Message,
+  Priority,
+  Pulled,
+  Sent,
+  ServerFrame,
+  Skipped,
+} from "./frames.js";
+import { skippedTotal } from "./frames.js";
+import { RequestTable, type ReplyByRequest, type RequestType } from "./requests.js";
+import { RoomTracker } from "./rooms.js";
+import type { WebSocketConstructor, WebSocketLike } from "./socket.js";
+
+export interface ReconnectOptions {
+  /** Upper bound of the first reconnect delay, in ms (default 500). */
+  initialMs?: number;
+  /** Cap on any reconnect delay, in ms (default 30 000). */
+  maxMs?: number;
+  /**
+   * How many connection attempts in a row may end without a `hello` before the client
+   * gives up and emits `closed` (default 5; `Infinity` never gives up). Needed because a
+   * browser cannot tell a refused handshake (bad token) from a server that is down.
+   */
+  maxAttempts?: number;
+}
+
+export interface ThrongClientOptions {
+  /** The WebSocket endpoint, for example `ws://127.0.0.1:7700/v1/ws`. */
+  url: string;
+  /**
+   * The JWT, or a function returning one; a function is called before every connection
+   * attempt, so a reconnect after `token_expired` (4004) picks up a fresh token.
+   */
+  token: string | (() => string | Promise<string>);
+  /** Frame encoding: `json` (default) or `msgpack`. */
+  codec?: CodecName;
+  /** Reconnect policy, or `false` to never reconnect (and try to connect only once). */
+  reconnect?: ReconnectOptions | false;
+  /** How long a request waits for its reply (default 10 000 ms). */
+  requestTimeoutMs?: number;
+  /** Most requests awaiting a reply at once (default 1024). */
+  maxPendingRequests?: number;
+  /**
+   * Notify mode: answer each `notify` with `pull {since: lastSeq}` and emit what comes
+   * back as `messages` (default true). When false, only the `notify` event fires.
+   */
+  autoPull?: boolean;
+  /** The WebSocket class to use; defaults to `globalThis.WebSocket` (absent in Node 20). */
+  WebSocket?: WebSocketConstructor;
+}
+
+export type ConnectionState = "idle" | "connecting" | "open" | "waiting" | "closed";
+
+export interface JoinOptions {
+  /** `push` (default): the server pushes batches; `notify`: it notifies and the client pulls. */
+  mode?: DeliveryMode;
+}
+
+export interface SendOptions {
+  /** `high` (default) or `low`; `system` is refused for ordinary users. */
+  priority?: Priority;
+}
+
+export interface MessagesEvent {
+  room: string;
+  /** Messages not delivered before, in the order the server sent them. */
+  msgs: Message[];
+  /** What the server says this connection missed, per priority; absent when nothing. */
+  skipped?: Skipped;
+  /** Which frame carried them. */
+  source: "joined" | "batch" | "pulled";
+}
+
+export interface NotifyEvent {
+  room: string;
+  seq: number;
+}
+
+export interface LeftEvent {
+  room: string;
+  /** The server's reason, or `resume_failed` when the server refused the resume join. */
+  reason: LeaveReason | "resume_failed";
+  /** Why the resume join was refused. */
+  error?: ThrongError;
+}
+
+export interface DisconnectedEvent {
+  /** The WebSocket close code (1006 for a lost connection). */
+  code: number;
+  reason: string;
+  willReconnect: boolean;
+  /** The delay before the next attempt, when `willReconnect`. */
+  delayMs?: number;
+}
+
+export interface ReconnectedEvent {
+  hello: Hello;
+  /** Rooms joined again from their `lastSeq`. */
+  resumed: string[];
+  /** Rooms the server refused to join again; they are no longer joined. */
+  failed: { room: string; error: ThrongError }[];
+}
+
+export interface ClosedEvent {
+  /** The close code that ended the client, when a close frame or event ended it. */
+  code?: number;
+  reason: string;
+}
+
+/** The events of a `ThrongClient`, by name. */
+export interface ThrongEvents {
+  messages: MessagesEvent;
+  notify: NotifyEvent;
+  left: LeftEvent;
+  /** An `error` frame that answers no pending request, or a frame that cannot be read. */
+  serverError: ThrongError;
+  disconnected: DisconnectedEvent;
+  reconnected: ReconnectedEvent;
+  closed: ClosedEvent;
+}
+
+export interface PingResult {
+  /** The server's clock when it answered, ms since the Unix epoch. */
+  serverTs: number;
+  /** Round trip as this client measured it, in ms. */
+  rttMs: number;
+}
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_PENDING_REQUESTS = 1024;
+const DEFAULT_MAX_ATTEMPTS = 5;
+/** WebSocket close code for an abnormal closure (no close frame). */
+const ABNORMAL_CLOSURE = 1006;
+
+type RequestFrame<T extends RequestType> = Omit<Extract<ClientFrame, { type: T }>, "id">;
+
+export class ThrongClient extends TypedEmitter<ThrongEvents> {
+  private readonly url: string;
+  private readonly token: ThrongClientOptions["token"];
+  private readonly preferredCodec: FrameCodec;
+  private readonly reconnectEnabled: boolean;
+  private readonly maxAttempts: number;
+  private readonly autoPull: boolean;
+  private readonly WebSocketClass: WebSocketConstructor;
+  private readonly backoff: Backoff;
+  private readonly requests: RequestTable;
+  private readonly rooms = new RoomTracker();
+
+  private connectionState: ConnectionState = "idle";
+  private socket: WebSocketLike | undefined;
+  /** The codec the server accepted on the current socket. */
+  private codec: FrameCodec;
+  private currentHello: Hello | undefined;
+  /** Bumped for every socket and on close(), so events of an old socket are ignored. */
+  private generation = 0;
+  /** Connection attempts in a row that ended without a `hello`. */
+  private failedAttempts = 0;
+  /** Whether a `hello` arrived since the client was created or last closed by `close()`. */
+  private everOpened = false;
+  private pendingConnect:
+    | { promise: Promise<Hello>; resolve(hello: Hello): void; reject(error: Error): void }
+    | undefined;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
+  private livenessTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(options: ThrongClientOptions) {
+    super();
+    const WebSocketClass =
+      options.WebSocket ??
+      (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (WebSocketClass === undefined) {
+      throw new TypeError(
+        "no global WebSocket in this runtime (Node 20 has none): pass one as options.WebSocket, for example the `ws` package's WebSocket",
+      );
+    }
+    this.WebSocketClass = WebSocketClass;
+    // A malformed URL would fail every attempt the same way; say so at once instead.
+    new URL(options.url);
+    this.url = options.url;
+    this.token = options.token;
+    this.preferredCodec = codecByName(options.codec ?? "json");
+    this.codec = this.preferredCodec;
+    this.reconnectEnabled = options.reconnect !== false;
+    const reconnect = options.reconnect === false ? {} : (options.reconnect ?? {});
+    this.maxAttempts =
+      options.reconnect === false ? 1 : (reconnect.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
+    this.backoff = new Backoff({
+      initialMs: reconnect.initialMs ?? DEFAULT_BACKOFF.initialMs,
+      maxMs: Math.max(
+        reconnect.maxMs ?? DEFAULT_BACKOFF.maxMs,
+        reconnect.initialMs ?? DEFAULT_BACKOFF.initialMs,
+      ),
+    });
+    this.autoPull = options.autoPull ?? true;
+    this.requests = new RequestTable({
+      maxPending: options.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS,
+      timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    });
+  }
+
+  /** Where the connection is: `idle`, `connecting`, `open`, `waiting` (to reconnect) or `closed`. */
+  get state(): ConnectionState {
+    return this.connectionState;
+  }
+
+  /** The `hello` of the current connection, while it is open. */
+  get hello(): Hello | undefined {
+    return this.connectionState === "open" ? this.currentHello : undefined;
+  }
+
+  /** The rooms this client has joined (and will resume after a reconnect). */
+  get joinedRooms(): string[] {
+    return this.rooms.roomNames();
+  }
+
+  /**
+   * Opens the connection and resolves with the server's `hello`. Retries with backoff
+   * like a reconnect; rejects with `ThrongClientError("connect_failed")` when it gives
+   * up, or `"closed"` if `close()` is called first. While connected it resolves at once;
+   * while reconnecting it resolves on the next `hello`.
+   */
+  connect(): Promise<Hello> {
+    if (this.connectionState === "open" && this.currentHello !== undefined) {
+      return Promise.resolve(this.currentHello);
+    }
+    if (this.pendingConnect !== undefined) return this.pendingConnect.promise;
+    const pending = this.newPendingConnect();
+    if (this.connectionState === "idle" || this.connectionState === "closed") {
+      this.failedAttempts = 0;
+      this.backoff.reset();
+      void this.startAttempt();
+    }
+    return pending.promise;
+  }
+
+  /**
+   * Joins `room` and resolves with the server's `joined` reply. The reply's messages also
+   * go out as a `messages` event (source `joined`), like every message the client gets.
+   * Joining a room already joined resumes it from `lastSeq(room)`.
+   */
+  join(room: string, options: JoinOptions = {}): Promise<Joined> {
+    const since = this.rooms.lastSeq(room);
+    const frame: RequestFrame<"join"> = { type: "join", room, mode: options.mode ?? "push" };
+    if (since !== undefined) frame.since = since;
+    return this.request("join", frame, room);
+  }
+
+  /**
+   * Leaves `room`: stops resuming it and drops its later messages at once, then waits for
+   * the server's `left`. Without a connection there is nothing to tell the server.
+   */
+  async leave(room: string): Promise<void> {
+    this.rooms.forget(room);
+    if (this.connectionState !== "open") return;
+    try {
+      await this.request("leave", { type: "leave", room }, room);
+    } catch (error) {
+      // The goal is not being in the room; the server saying we are not is success.
+      if (error instanceof ThrongError && error.code === ErrorCodes.NOT_JOINED) return;
+      throw error;
+    }
+  }
+
+  /** Publishes a message into a joined room; resolves with its seq and server timestamp. */
+  send(room: string, kind: string, body: JsonValue, options: SendOptions = {}): Promise<Sent> {
+    const frame: RequestFrame<"send"> = { type: "send", room, kind, body };
+    if (options.priority !== undefined) frame.priority = options.priority;
+    return this.request("send", frame, room);
+  }
+
+  /**
+   * Fetches retained messages of `room` with seq > `since` (server default limit 200,
+   * max 500). New ones also go out as a `messages` event (source `pulled`).
+   */
+  pull(room: string, since: number, limit?: number): Promise<Pulled> {
+    const frame: RequestFrame<"pull"> = { type: "pull", room, since };
+    if (limit !== undefined) frame.limit = limit;
+    return this.request("pull", frame, room);
+  }
+
+  /** Round trip to the server. */
+  async ping(): Promise<PingResult> {
+    const startedAt = Date.now();
+    const pong = await this.request("ping", { type: "ping" }, undefined);
+    return { serverTs: pong.ts, rttMs: Date.now() - startedAt };
+  }
+
+  /** The highest seq this client has seen in `room` (what a resume asks from), if joined. */
+  lastSeq(room: string): number | undefined {
+    return this.rooms.lastSeq(room);
+  }
+
+  /**
+   * Closes the connection for good (close code 1000, no reconnect), rejects pending
+   * requests with `closed`, forgets joined rooms and emits `closed`. `connect()` may be
+   * called again afterwards.
+   */
+  close(): void {
+    if (this.connectionState === "closed" || this.connectionState === "idle") {
+      this.connectionState = "closed";
+      return;
+    }
+    this.rooms.clear();
+    this.everOpened = false;
+    this.shutDown(1000, "closed by the client");
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Connection attempts
+
+  private newPendingConnect() {
+    let resolve!: (hello: Hello) => void;
+    let reject!: (error: Error) => void;
+    const promise = new Promise<Hello>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // A caller that only listens to events may never await connect(); its rejection
+    // must not surface as an unhandled one.
+    promise.catch(() => {});
+    this.pendingConnect = { promise, resolve, reject };
+    return this.pendingConnect;
+  }
+
+  private async startAttempt(): Promise<void> {
+    const generation = ++this.generation;
+    this.connectionState = "connecting";
+    let url: string;
+    let socket: WebSocketLike;
+    try {
+      const token = typeof this.token === "function" ? await this.token() : this.token;
+      if (generation !== this.generation) return;
+      url = urlWithToken(this.url, token);
+      socket = new this.WebSocketClass(url, [this.preferredCodec.subprotocol]);
+    } catch (error) {
+      if (generation !== this.generation) return;
+      this.attemptFailed(ABNORMAL_CLOSURE, `could not open a connection: ${errorText(error)}`);
+      return;
+    }
+    this.socket = socket;
+    this.codec = this.preferredCodec;
+    socket.binaryType = "arraybuffer";
+    socket.onopen = () => {
+      if (generation !== this.generation) return;
+      this.codec = codecForSubprotocol(socket.protocol);
+    };
+    socket.onmessage = (event: { data?: unknown }) => {
+      if (generation !== this.generation) return;
+      this.onSocketMessage(event.data);
+    };
+    socket.onclose = (event: { code?: number; reason?: string }) => {
+      if (generation !== this.generation) return;
+      this.onSocketClose(event.code ?? ABNORMAL_CLOSURE, event.reason ?? "");
+    };
+    // An error event is always followed by a close event, which does the handling.
+    socket.onerror = () => {};
+  }
+
+  private onSocketClose(code: number, reason: string): void {
+    const wasOpen = this.connectionState === "open";
+    this.detachSocket();
+    this.requests.rejectAll(
+      (requestType, room) =>
+        new ThrongClientError("disconnected", `the connection closed before the ${requestType} reply`, room),
+    );
+    const text = reason || describeCloseCode(code);
+    if (!wasOpen) {
+      this.attemptFailed(code, text);
+      return;
+    }
+    if (!this.reconnectEnabled || !shouldReconnect(code)) {
+      this.emit("disconnected", { code, reason: text, willReconnect: false });
+      this.shutDown(code, `the server closed the connection: ${code} ${text}`);
+      return;
+    }
+    const delayMs = this.scheduleReconnect();
+    this.emit("disconnected", { code, reason: text, willReconnect: true, delayMs });
+  }
+
+  /** A connection attempt ended before `hello`: retry with backoff, or give up. */
+  private attemptFailed(code: number, reason: string): void {
+    this.failedAttempts += 1;
+    if (!shouldReconnect(code)) {
+      this.shutDown(code, `the server refused the connection: ${code} ${reason}`);
+    } else if (this.failedAttempts >= this.maxAttempts) {
+      const attempts = this.failedAttempts === 1 ? "1 attempt" : `${this.failedAttempts} attempts`;
+      this.shutDown(
+        code,
+        `gave up after ${attempts} to connect ended without a hello (last: ${code} ${reason}); the server may be down or refusing the token`,
+      );
+    } else {
+      this.scheduleReconnect();
+    }
+  }
+
+  private scheduleReconnect(): number {
+    const delayMs = this.backoff.next();
+    this.connectionState = "waiting";
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.startAttempt();
+    }, delayMs);
+    return delayMs;
+  }
+
+  /** Ends the client: no socket, no timers, no pending work; emits `closed`. */
+  private shutDown(code: number, reason: string): void {
+    this.generation += 1;
+    const socket = this.socket;
+    this.detachSocket();
+    if (socket !== undefined) closeQuietly(socket, 1000, "client closed");
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.connectionState = "closed";
+    this.requests.rejectAll(
+      (requestType, room) => new ThrongClientError("closed", `the client closed before the ${requestType} reply`, room),
+    );
+    const pendingConnect = this.pendingConnect;
+    this.pendingConnect = undefined;
+    pendingConnect?.reject(
+      new ThrongClientError(code === 1000 ? "closed" : "connect_failed", reason),
+    );
+    this.emit("closed", { code, reason });
+  }
+
+  /** Forgets the current socket and stops its timers (the socket itself is not closed). */
+  private detachSocket(): void {
+    const socket = this.socket;
+    if (socket !== undefined) {
+      socket.onopen = null;
+      socket.onmessage = null;
+      socket.onclose = null;
+      socket.onerror = null;
+    }
+    this.socket = undefined;
+    this.currentHello = undefined;
+    if (this.heartbeatTimer !== undefined) clearTimeout(this.heartbeatTimer);
+    if (this.livenessTimer !== undefined) clearTimeout(this.livenessTimer);
+    this.heartbeatTimer = undefined;
+    this.livenessTimer = undefined;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Incoming frames
+
+  private onSocketMessage(data: unknown): void {
+    this.armLiveness();
+    let frame: ServerFrame | undefined;
+    try {
+      frame = decodeServerMessage(data);
+    } catch (error) {
+      this.emit(
+        "serverError",
+        new ThrongError(ErrorCodes.BAD_FRAME, `unreadable frame from the server: ${errorText(error)}`),
+      );
+      return;
+    }
+    if (frame === undefined) return; // a frame type newer than this SDK
+    if (frame.type === "hello") {
+      if (this.connectionState === "connecting") this.onHello(frame);
+      return;
+    }
+    // The server says hello first; anything before it is not ours to act on.
+    if (this.connectionState !== "open") return;
+    switch (frame.type) {
+      case "joined":
+        this.rooms.joined(frame.room, frame.mode, frame.seq);
+        this.deliver(frame.room, frame.msgs, frame.skipped, "joined");
+        break;
+      case "batch":
+        this.onBatch(frame);
+        break;
+      case "pulled":
+        this.deliver(frame.room, frame.msgs, frame.skipped, "pulled");
+        break;
+      case "notify":
+        this.emit("notify", { room: frame.room, seq: frame.seq });
+        if (this.autoPull && this.rooms.pullOnNotify(frame.room)) this.autoPullRoom(frame.room);
+        break;
+      case "left":
+        this.rooms.forget(frame.room);
+        this.emit("left", { room: frame.room, reason: frame.reason });
+        break;
+      case "error":
+        if (!this.requests.settle(frame)) this.emit("serverError", ThrongError.fromFrame(frame));
+        return;
+      case "sent":
+      case "pong":
+        break;
+    }
+    this.requests.settle(frame);
+  }
+
+  private onHello(hello: Hello): void {
+    this.connectionState = "open";
+    this.currentHello = hello;
+    this.failedAttempts = 0;
+    this.backoff.reset();
+    this.armHeartbeat();
+    this.armLiveness();
+    const isReconnect = this.everOpened;
+    this.everOpened = true;
+    const pendingConnect = this.pendingConnect;
+    this.pendingConnect = undefined;
+    pendingConnect?.resolve(hello);
+    if (isReconnect || this.rooms.roomNames().length > 0) void this.resume(hello);
+  }
+
+  private onBatch(batch: Batch): void {
+    this.deliver(batch.room, batch.msgs, batch.skipped, "batch");
+  }
+
+  private deliver(
+    room: string,
+    msgs: Message[],
+    skipped: Skipped | undefined,
+    source: MessagesEvent["source"],
+  ): void {
+    if (!this.rooms.has(room)) return;
+    const fresh = this.rooms.admit(room, msgs);
+    const hasSkipped = skippedTotal(skipped) > 0;
+    if (fresh.length === 0 && !hasSkipped) return;
+    const event: MessagesEvent = { room, msgs: fresh, source };
+    if (hasSkipped && skipped !== undefined) event.skipped = skipped;
+    this.emit("messages", event);
+  }
+
+  /** Joins every tracked room again from its `lastSeq`, then emits `reconnected`. */
+  private async resume(hello: Hello): Promise<void> {
+    const generation = this.generation;
+    this.rooms.resetPulls();
+    const joins = this.rooms.resumeJoins();
+    const outcomes = await Promise.allSettled(
+      joins.map(({ room, since, mode }) =>
+        this.request("join", { type: "join", room, since, mode }, room),
+      ),
+    );
+    // A newer connection runs its own resume; this one's results are stale.
+    if (generation !== this.generation) return;
+    const resumed: string[] = [];
+    const failed: ReconnectedEvent["failed"] = [];
+    outcomes.forEach((outcome, index) => {
+      const room = (joins[index] as { room: string }).room;
+      if (outcome.status === "fulfilled") {
+        resumed.push(room);
+      } else if (outcome.reason instanceof ThrongError) {
+        // The server refused the room (deleted, full, forbidden): it is not joined.
+        this.rooms.forget(room);
+        failed.push({ room, error: outcome.reason });
+        this.emit("left", { room, reason: "resume_failed", error: outcome.reason });
+      }
+      // A client-side failure (timeout, lost connection) keeps the room for the next try.
+    });
+    this.emit("reconnected", { hello, resumed, failed });
+  }
+
+  private autoPullRoom(room: string): void {
+    const since = this.rooms.lastSeq(room);
+    if (since === undefined) return;
+    this.pull(room, since).then(
+      () => this.afterAutoPull(room),
+      (error: unknown) => {
+        if (error instanceof ThrongError) this.emit("serverError", error);
+        this.afterAutoPull(room);
+      },
+    );
+  }
+
+  private afterAutoPull(room: string): void {
+    if (this.rooms.pullFinished(room) && this.connectionState === "open") {
+      this.autoPullRoom(room);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Outgoing frames and timers
+
+  private request<T extends RequestType>(
+    requestType: T,
+    frame: RequestFrame<T>,
+    room: string | undefined,
+  ): Promise<ReplyByRequest[T]> {
+    if (this.connectionState !== "open") {
+      const state = this.connectionState;
+      return Promise.reject(
+        new ThrongClientError(
+          state === "closed" ? "closed" : "not_connected",
+          `cannot ${requestType}: the client is ${state}`,
+          room,
+        ),
+      );
+    }
+    let opened: { id: number; reply: Promise<ReplyByRequest[T]> };
+    try {
+      opened = this.requests.open(requestType, room);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    try {
+      this.sendFrame({ ...frame, id: opened.id } as ClientFrame, room);
+    } catch (error) {
+      this.requests.cancel(opened.id, error as Error);
+    }
+    return opened.reply;
+  }
+
+  /** Encodes and sends one frame; throws `ThrongClientError` if it cannot go out. */
+  private sendFrame(frame: ClientFrame, room?: string): void {
+    const socket = this.socket;
+    if (socket === undefined || this.currentHello === undefined) {
+      throw new ThrongClientError("not_connected", `cannot send ${frame.type}: not connected`, room);
+    }
+    const encoded = this.codec.encode(frame);
+    const size = encodedByteLength(encoded);
+    if (size > this.currentHello.max_frame_bytes) {
+      // The server would close the connection (4005) for this frame; refuse it here.
+      throw new ThrongClientError(
+        "frame_too_large",
+        `the ${frame.type} frame is ${size} bytes, over the server's limit of ${this.currentHello.max_frame_bytes}`,
+        room,
+      );
+    }
+    try {
+      socket.send(encoded);
+    } catch (error) {
+      throw new ThrongClientError("disconnected", `could not send ${frame.type}: ${errorText(error)}`, room);
+    }
+    this.armHeartbeat();
+  }
+
+  /** Sends a `ping` after `heartbeat_ms / 2` without sending anything else. */
+  private armHeartbeat(): void {
+    const heartbeatMs = this.currentHello?.heartbeat_ms ?? 0;
+    if (heartbeatMs <= 0) return;
+    if (this.heartbeatTimer !== undefined) clearTimeout(this.heartbeatTimer);
+    this.heartbeatTimer = setTimeout(() => {
+      this.heartbeatTimer = undefined;
+      try {
+        this.sendFrame({ type: "ping" });
+      } catch {
+        // The close event that follows a failed send does the reconnecting.
+      }
+    }, heartbeatMs / 2);
+  }
+
+  /**
+   * Treats the connection as lost when nothing at all arrived for `2 × heartbeat_ms`:
+   * the client pings every `heartbeat_ms / 2` and every request is answered, so silence
+   * that long means a dead network that the socket has not noticed (a browser has no
+   * other way to see it).
+   */
+  private armLiveness(): void {
+    const heartbeatMs = this.currentHello?.heartbeat_ms ?? 0;
+    if (heartbeatMs <= 0) return;
+    if (this.livenessTimer !== undefined) clearTimeout(this.livenessTimer);
+    const generation = this.generation;
+    this.livenessTimer = setTimeout(() => {
+      this.livenessTimer = undefined;
+      if (generation !== this.generation) return;
+      const socket = this.socket;
+      // Handled as a lost connection; onSocketClose detaches the socket first, so its
+      // own close event, whenever it comes, is not handled a second time.
+      this.onSocketClose(ABNORMAL_CLOSURE, `nothing received from the server for ${2 * heartbeatMs} ms`);
+      if (socket !== undefined) {
+        closeQuietly(socket, CloseCodes.HEARTBEAT_TIMEOUT, "no frame from the server");
+      }
+    }, 2 * heartbeatMs);
+  }
+}
+
+/** A readable word for a close that came without a reason text. */
+function describeCloseCode(code: number): string {
+  const name = closeCodeName(code);
+  if (name !== "unknown") return name;
+  return code === ABNORMAL_CLOSURE ? "connection lost" : "no reason given";
+}
+
+/** Adds `token` as a query parameter: browsers cannot set an Authorization header. */
+export function urlWithToken(url: string, token: string): string {
+  const parsed = new URL(url);
+  if (token !== "") parsed.searchParams.set("token", token);
+  return parsed.toString();
+}
+
+function closeQuietly(socket: WebSocketLike, code: number, reason: string): void {
+  try {
+    socket.close(code, reason);
+  } catch {
+    // Already closing or closed: nothing left to do.
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
