@@ -418,10 +418,11 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
     if (!shouldReconnect(code)) {
       this.shutDown(code, `the server refused the connection: ${code} ${reason}`);
     } else if (this.failedAttempts >= this.maxAttempts) {
-      const attempts = this.failedAttempts === 1 ? "1 attempt" : `${this.failedAttempts} attempts`;
+      const attempts =
+        this.failedAttempts === 1 ? "1 connection attempt" : `${this.failedAttempts} connection attempts in a row`;
       this.shutDown(
         code,
-        `gave up after ${attempts} to connect ended without a hello (last: ${code} ${reason}); the server may be down or refusing the token`,
+        `gave up: ${attempts} ended without a hello (last: ${code} ${reason}); the server may be down or refusing the token`,
       );
     } else {
       this.scheduleReconnect();

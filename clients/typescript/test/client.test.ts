@@ -1,0 +1,644 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import {
+  ThrongClient,
+  ThrongClientError,
+  ThrongError,
+  type Hello,
+  type Message,
+  type ThrongClientOptions,
+  type ThrongEvents,
+} from "../src/index.js";
+import { fakeWebSocketClass, type FakeWebSocket } from "./fake-websocket.js";
+
+const URL = "ws://127.0.0.1:7700/v1/ws";
+
+const HELLO: Hello = {
+  type: "hello",
+  conn_id: "c1",
+  user: "alice",
+  server_ts: 1_700_000_000_000,
+  heartbeat_ms: 30_000,
+  max_frame_bytes: 65_536,
+};
+
+const msg = (seq: number, priority: Message["priority"] = "high"): Message => ({
+  seq,
+  ts: 1_700_000_000_000 + seq,
+  from: "bob",
+  kind: "text",
+  priority,
+  body: { text: `m${seq}` },
+});
+
+type Recorded = { [K in keyof ThrongEvents]: { event: K; payload: ThrongEvents[K] } }[keyof ThrongEvents];
+
+/** A client on a fake WebSocket class, with every event it emits recorded in order. */
+function setup(options: Partial<ThrongClientOptions> = {}) {
+  const { WebSocket, sockets } = fakeWebSocketClass();
+  const client = new ThrongClient({ url: URL, token: "tok", WebSocket, ...options });
+  const events: Recorded[] = [];
+  const names: (keyof ThrongEvents)[] = [
+    "messages",
+    "notify",
+    "left",
+    "serverError",
+    "disconnected",
+    "reconnected",
+    "closed",
+  ];
+  for (const event of names) {
+    client.on(event, (payload) => events.push({ event, payload } as Recorded));
+  }
+  const socket = (index: number): FakeWebSocket => {
+    const found = sockets[index];
+    if (found === undefined) throw new Error(`no socket #${index} (the client opened ${sockets.length})`);
+    return found;
+  };
+  const eventsNamed = <K extends keyof ThrongEvents>(event: K): ThrongEvents[K][] =>
+    events.filter((e) => e.event === event).map((e) => e.payload as ThrongEvents[K]);
+  return { client, sockets, socket, events, eventsNamed };
+}
+
+/** Like `setup`, then connected: socket #0 open and `hello` received. */
+async function connected(options: Partial<ThrongClientOptions> = {}, hello: Partial<Hello> = {}) {
+  const t = setup(options);
+  const connecting = t.client.connect();
+  await vi.advanceTimersByTimeAsync(0); // lets a token function's promise settle
+  t.socket(0).open();
+  t.socket(0).receive({ ...HELLO, ...hello });
+  await connecting;
+  return t;
+}
+
+/** Sends `join` from the client and answers it on `socket` with `joined`. */
+async function joinRoom(
+  client: ThrongClient,
+  socket: FakeWebSocket,
+  room: string,
+  reply: { seq: number; msgs?: Message[]; mode?: "push" | "notify" },
+) {
+  const joining = client.join(room, { mode: reply.mode ?? "push" });
+  const frame = socket.lastFrame();
+  socket.receive({
+    type: "joined",
+    id: frame.id,
+    room,
+    seq: reply.seq,
+    online: 1,
+    mode: reply.mode ?? "push",
+    msgs: reply.msgs ?? [],
+  });
+  return joining;
+}
+
+/** How a promise ended. */
+async function outcome<T>(promise: Promise<T>): Promise<{ value?: T; error?: unknown }> {
+  try {
+    return { value: await promise };
+  } catch (error) {
+    return { error };
+  }
+}
+
+const seqsOf = (payloads: { msgs: Message[] }[]) => payloads.map((p) => p.msgs.map((m) => m.seq));
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.unstubAllGlobals();
+});
+
+describe("constructing", () => {
+  it("asks for a WebSocket class when the runtime has none (Node 20)", () => {
+    vi.stubGlobal("WebSocket", undefined);
+    expect(() => new ThrongClient({ url: URL, token: "t" })).toThrow(/options\.WebSocket/);
+  });
+
+  it("refuses a malformed URL at once", () => {
+    const { WebSocket } = fakeWebSocketClass();
+    expect(() => new ThrongClient({ url: "not a url", token: "t", WebSocket })).toThrow(TypeError);
+  });
+});
+
+describe("connecting", () => {
+  it("offers the codec's subprotocol, puts the token in the query, and resolves with hello", async () => {
+    const { client, socket } = setup({ token: "a.b c" });
+    const connecting = client.connect();
+    expect(socket(0).protocols).toEqual(["throng.v1.json"]);
+    expect(new globalThis.URL(socket(0).url).searchParams.get("token")).toBe("a.b c");
+    expect(client.state).toBe("connecting");
+    socket(0).open();
+    socket(0).receive(HELLO);
+    await expect(connecting).resolves.toEqual(HELLO);
+    expect(client.state).toBe("open");
+    expect(client.hello).toEqual(HELLO);
+  });
+
+  it("sends nothing before hello: requests fail with not_connected", async () => {
+    const { client, socket } = setup();
+    void client.connect();
+    socket(0).open();
+    const { error } = await outcome(client.join("lobby"));
+    expect(error).toBeInstanceOf(ThrongClientError);
+    expect(error).toMatchObject({ reason: "not_connected", room: "lobby" });
+    expect(socket(0).sent).toEqual([]);
+  });
+
+  it("calls the token function before every attempt", async () => {
+    const tokens = ["first", "second"];
+    const { client, socket } = await connected({ token: async () => tokens.shift() ?? "none" });
+    socket(0).closeFromServer(4004, "token expired");
+    await vi.advanceTimersToNextTimerAsync();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(new globalThis.URL(socket(0).url).searchParams.get("token")).toBe("first");
+    expect(new globalThis.URL(socket(1).url).searchParams.get("token")).toBe("second");
+    expect(client.state).toBe("connecting");
+  });
+
+  // [maxAttempts option, sockets opened before giving up]
+  const giveUpCases: [name: string, reconnect: ThrongClientOptions["reconnect"] | undefined, attempts: number][] = [
+    ["default: 5 attempts", undefined, 5],
+    ["maxAttempts 3", { maxAttempts: 3 }, 3],
+    ["maxAttempts 1", { maxAttempts: 1 }, 1],
+    ["reconnect disabled", false, 1],
+  ];
+  it.each(giveUpCases)("gives up on attempts that end before hello: %s", async (_name, reconnect, attempts) => {
+    const { client, sockets, socket, eventsNamed } = setup(reconnect === undefined ? {} : { reconnect });
+    const connecting = outcome(client.connect());
+    for (let i = 0; i < attempts; i++) {
+      // A refused handshake looks like this in a browser: error, then close 1006.
+      socket(i).fail();
+      await vi.advanceTimersToNextTimerAsync();
+    }
+    await vi.runAllTimersAsync();
+    expect(sockets).toHaveLength(attempts);
+    expect(client.state).toBe("closed");
+    const closed = eventsNamed("closed");
+    expect(closed).toHaveLength(1);
+    expect(closed[0]?.reason).toContain(
+      attempts === 1 ? "1 connection attempt ended" : `${attempts} connection attempts in a row`,
+    );
+    const { error } = await connecting;
+    expect(error).toMatchObject({ reason: "connect_failed" });
+    expect(eventsNamed("disconnected")).toEqual([]); // never connected, so never disconnected
+  });
+
+  it("keeps trying past maxAttempts when every attempt is Infinity-allowed", async () => {
+    const { client, sockets, socket } = setup({ reconnect: { maxAttempts: Infinity } });
+    void client.connect();
+    for (let i = 0; i < 12; i++) {
+      socket(i).fail();
+      await vi.advanceTimersToNextTimerAsync();
+    }
+    expect(sockets).toHaveLength(13);
+    expect(client.state).toBe("connecting");
+  });
+
+  it("counts only failures in a row: a hello resets the count", async () => {
+    const { client, sockets, socket, eventsNamed } = setup({ reconnect: { maxAttempts: 3 } });
+    void client.connect();
+    socket(0).fail();
+    await vi.advanceTimersToNextTimerAsync();
+    socket(1).fail();
+    await vi.advanceTimersToNextTimerAsync();
+    socket(2).open();
+    socket(2).receive(HELLO);
+    socket(2).closeFromServer(1006);
+    await vi.advanceTimersToNextTimerAsync();
+    socket(3).fail();
+    await vi.advanceTimersToNextTimerAsync();
+    socket(4).fail();
+    await vi.advanceTimersToNextTimerAsync();
+    expect(client.state).toBe("connecting"); // 2 failures since the hello: still trying
+    socket(5).fail();
+    await vi.runAllTimersAsync();
+    expect(sockets).toHaveLength(6);
+    expect(client.state).toBe("closed");
+    expect(eventsNamed("closed")).toHaveLength(1);
+  });
+
+  it("stops at once when a close code before hello says not to reconnect", async () => {
+    const { client, sockets, socket } = setup();
+    const connecting = outcome(client.connect());
+    socket(0).open();
+    socket(0).closeFromServer(4501, "unauthorized");
+    await vi.runAllTimersAsync();
+    expect(sockets).toHaveLength(1);
+    expect((await connecting).error).toMatchObject({ reason: "connect_failed" });
+  });
+});
+
+describe("close codes after hello", () => {
+  const cases: [code: number, reconnects: boolean][] = [
+    [1000, false],
+    [1001, true],
+    [1006, true],
+    [1011, true],
+    [4000, true],
+    [4001, true],
+    [4002, true],
+    [4003, true],
+    [4004, true],
+    [4005, true],
+    [4499, true],
+    [4500, false],
+    [4501, false],
+    [4999, false],
+  ];
+  it.each(cases)("close %i → reconnect %s", async (code, reconnects) => {
+    const { client, sockets, socket, eventsNamed } = await connected();
+    socket(0).closeFromServer(code, "bye");
+    await vi.runOnlyPendingTimersAsync();
+    expect(sockets).toHaveLength(reconnects ? 2 : 1);
+    expect(client.state).toBe(reconnects ? "connecting" : "closed");
+    expect(eventsNamed("disconnected")).toMatchObject([{ code, reason: "bye", willReconnect: reconnects }]);
+    expect(eventsNamed("closed")).toHaveLength(reconnects ? 0 : 1);
+  });
+});
+
+describe("requests", () => {
+  it("sends join with an id and resolves with the matching joined", async () => {
+    const { client, socket } = await connected();
+    const joining = client.join("lobby");
+    const frame = socket(0).lastFrame();
+    expect(frame).toEqual({ type: "join", id: frame.id, room: "lobby", mode: "push" });
+    expect(typeof frame.id).toBe("number");
+    socket(0).receive({ type: "joined", id: frame.id, room: "lobby", seq: 0, online: 3, mode: "push", msgs: [] });
+    await expect(joining).resolves.toMatchObject({ room: "lobby", online: 3 });
+    expect(client.joinedRooms).toEqual(["lobby"]);
+  });
+
+  it("rejects a refused request with a ThrongError", async () => {
+    const { client, socket } = await connected();
+    const sending = client.send("lobby", "text", "hi");
+    const frame = socket(0).lastFrame();
+    expect(frame).toEqual({ type: "send", id: frame.id, room: "lobby", kind: "text", body: "hi" });
+    socket(0).receive({ type: "error", id: frame.id, code: 202, message: "join first", room: "lobby" });
+    const { error } = await outcome(sending);
+    expect(error).toBeInstanceOf(ThrongError);
+    expect(error).toMatchObject({ code: 202, name: "not_joined", message: "join first", room: "lobby" });
+    expect(client.state).toBe("open");
+  });
+
+  it("resolves send with seq and ts and passes the priority", async () => {
+    const { client, socket } = await connected();
+    const sending = client.send("lobby", "like", { n: 1 }, { priority: "low" });
+    const frame = socket(0).lastFrame();
+    expect(frame).toMatchObject({ kind: "like", body: { n: 1 }, priority: "low" });
+    socket(0).receive({ type: "sent", id: frame.id, room: "lobby", seq: 8, ts: 99 });
+    await expect(sending).resolves.toMatchObject({ seq: 8, ts: 99 });
+  });
+
+  it("times out a request with no reply", async () => {
+    const { client } = await connected({ requestTimeoutMs: 1000 });
+    const pulling = outcome(client.pull("lobby", 0, 10));
+    await vi.advanceTimersByTimeAsync(1000);
+    expect((await pulling).error).toMatchObject({ reason: "timeout", room: "lobby" });
+  });
+
+  it("rejects requests in flight when the connection drops", async () => {
+    const { client, socket } = await connected();
+    const pinging = outcome(client.ping());
+    socket(0).closeFromServer(1006);
+    expect((await pinging).error).toMatchObject({ reason: "disconnected" });
+  });
+
+  it("refuses a frame over max_frame_bytes without sending it", async () => {
+    const { client, socket } = await connected({}, { max_frame_bytes: 100 });
+    const { error } = await outcome(client.send("lobby", "text", "x".repeat(200)));
+    expect(error).toMatchObject({ reason: "frame_too_large", room: "lobby" });
+    expect(socket(0).sent).toEqual([]);
+    expect(client.state).toBe("open");
+  });
+
+  it("bounds the requests awaiting a reply", async () => {
+    const { client, socket } = await connected({ maxPendingRequests: 2 });
+    void client.ping().catch(() => {});
+    void client.ping().catch(() => {});
+    const { error } = await outcome(client.ping());
+    expect(error).toMatchObject({ reason: "too_many_pending" });
+    expect(socket(0).sent).toHaveLength(2);
+  });
+
+  it("answers ping with the server's clock", async () => {
+    const { client, socket } = await connected();
+    const pinging = client.ping();
+    socket(0).receive({ type: "pong", id: socket(0).lastFrame().id, ts: 123 });
+    await expect(pinging).resolves.toMatchObject({ serverTs: 123 });
+  });
+
+  it("leaves: forgets the room at once and resolves on left", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "lobby", { seq: 1 });
+    const leaving = client.leave("lobby");
+    expect(client.joinedRooms).toEqual([]);
+    // A batch already on its way is dropped.
+    socket(0).receive({ type: "batch", room: "lobby", msgs: [msg(2)] });
+    const frame = socket(0).lastFrame();
+    expect(frame).toEqual({ type: "leave", id: frame.id, room: "lobby" });
+    socket(0).receive({ type: "left", id: frame.id, room: "lobby", reason: "requested" });
+    await leaving;
+    expect(eventsNamed("messages")).toEqual([]);
+    expect(eventsNamed("left")).toEqual([{ room: "lobby", reason: "requested" }]);
+  });
+});
+
+describe("delivery", () => {
+  it("emits the joined messages, then dedups batches by a seq window", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "lobby", { seq: 5, msgs: [msg(4), msg(5)] });
+    socket(0).receive({ type: "batch", room: "lobby", msgs: [msg(5), msg(9), msg(10)] });
+    // A lower lane's backlog: lower seqs after higher ones are new, not stale.
+    socket(0).receive({ type: "batch", room: "lobby", msgs: [msg(7, "low"), msg(8, "low")] });
+    socket(0).receive({ type: "batch", room: "lobby", msgs: [msg(8, "low"), msg(10)] });
+    expect(seqsOf(eventsNamed("messages"))).toEqual([[4, 5], [9, 10], [7, 8]]);
+    expect(eventsNamed("messages").map((e) => e.source)).toEqual(["joined", "batch", "batch"]);
+    expect(client.lastSeq("lobby")).toBe(10);
+  });
+
+  it("passes skipped counts through, even with no new message", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "lobby", { seq: 0 });
+    socket(0).receive({ type: "batch", room: "lobby", msgs: [], skipped: { low: 40, high: 2 } });
+    socket(0).receive({ type: "batch", room: "lobby", msgs: [msg(50)], skipped: { low: 3 } });
+    expect(eventsNamed("messages")).toEqual([
+      { room: "lobby", msgs: [], skipped: { low: 40, high: 2 }, source: "batch" },
+      { room: "lobby", msgs: [msg(50)], skipped: { low: 3 }, source: "batch" },
+    ]);
+  });
+
+  it("drops messages of rooms it has not joined", async () => {
+    const { socket, eventsNamed } = await connected();
+    socket(0).receive({ type: "batch", room: "elsewhere", msgs: [msg(1)] });
+    expect(eventsNamed("messages")).toEqual([]);
+  });
+
+  it("reports error frames that answer no request, and frames it cannot read", async () => {
+    const { socket, eventsNamed, client } = await connected();
+    socket(0).receive({ type: "error", code: 200, message: "malformed frame" });
+    socket(0).onmessage?.({ data: "{not json" });
+    const errors = eventsNamed("serverError");
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toMatchObject({ code: 200, name: "bad_frame", message: "malformed frame" });
+    expect(errors[1]).toBeInstanceOf(ThrongError);
+    expect(errors[1]?.message).toContain("unreadable frame");
+    expect(client.state).toBe("open");
+  });
+
+  it("forgets a room the server removed, and does not resume it", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "a", { seq: 1 });
+    await joinRoom(client, socket(0), "b", { seq: 1 });
+    socket(0).receive({ type: "left", room: "a", reason: "room_deleted" });
+    expect(eventsNamed("left")).toEqual([{ room: "a", reason: "room_deleted" }]);
+    socket(0).closeFromServer(4000);
+    await vi.advanceTimersToNextTimerAsync();
+    socket(1).open();
+    socket(1).receive(HELLO);
+    expect(socket(1).sentFrames().map((f) => f.room)).toEqual(["b"]);
+  });
+});
+
+describe("reconnect and resume", () => {
+  it("joins every room again with since = lastSeq, and emits only what is new", async () => {
+    const { client, socket, sockets, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "lobby", { seq: 5, msgs: [msg(4), msg(5)] });
+    await joinRoom(client, socket(0), "stage", { seq: 0, mode: "notify" });
+    socket(0).receive({ type: "batch", room: "lobby", msgs: [msg(9), msg(10)] });
+    socket(0).receive({ type: "batch", room: "lobby", msgs: [msg(7, "low")] });
+    expect(client.lastSeq("lobby")).toBe(10);
+
+    socket(0).closeFromServer(4000, "draining");
+    const disconnected = eventsNamed("disconnected");
+    expect(disconnected).toMatchObject([{ code: 4000, reason: "draining", willReconnect: true }]);
+    expect(client.state).toBe("waiting");
+    await vi.advanceTimersToNextTimerAsync();
+    expect(sockets).toHaveLength(2);
+    expect(socket(1).sent).toEqual([]); // nothing before hello
+
+    socket(1).open();
+    socket(1).receive({ ...HELLO, conn_id: "c2" });
+    const joins = socket(1).sentFrames();
+    expect(joins).toEqual([
+      { type: "join", id: joins[0]?.id, room: "lobby", since: 10, mode: "push" },
+      { type: "join", id: joins[1]?.id, room: "stage", since: 0, mode: "notify" },
+    ]);
+
+    // The resume reply repeats 10 and carries what came after.
+    socket(1).receive({
+      type: "joined",
+      id: joins[0]?.id,
+      room: "lobby",
+      seq: 12,
+      online: 1,
+      mode: "push",
+      msgs: [msg(10), msg(11), msg(12)],
+      skipped: { low: 4 },
+    });
+    socket(1).receive({ type: "joined", id: joins[1]?.id, room: "stage", seq: 0, online: 1, mode: "notify", msgs: [] });
+    await vi.advanceTimersByTimeAsync(0);
+
+    const messages = eventsNamed("messages");
+    expect(messages[messages.length - 1]).toEqual({
+      room: "lobby",
+      msgs: [msg(11), msg(12)],
+      skipped: { low: 4 },
+      source: "joined",
+    });
+    expect(eventsNamed("reconnected")).toMatchObject([
+      { hello: { conn_id: "c2" }, resumed: ["lobby", "stage"], failed: [] },
+    ]);
+    expect(client.lastSeq("lobby")).toBe(12);
+  });
+
+  it("resumes from the latest seq across two losses in a row", async () => {
+    const { client, socket } = await connected();
+    await joinRoom(client, socket(0), "lobby", { seq: 3 });
+    socket(0).closeFromServer(1006);
+    await vi.advanceTimersToNextTimerAsync();
+    socket(1).fail(); // the first reconnect attempt fails before hello
+    await vi.advanceTimersToNextTimerAsync();
+    socket(2).open();
+    socket(2).receive(HELLO);
+    expect(socket(2).sentFrames()).toMatchObject([{ type: "join", room: "lobby", since: 3 }]);
+  });
+
+  it("forgets a room the server refuses to resume", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "gone", { seq: 2 });
+    socket(0).closeFromServer(4003);
+    await vi.advanceTimersToNextTimerAsync();
+    socket(1).open();
+    socket(1).receive(HELLO);
+    const join = socket(1).lastFrame();
+    socket(1).receive({ type: "error", id: join.id, code: 201, message: "no such room", room: "gone" });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(client.joinedRooms).toEqual([]);
+    expect(eventsNamed("left")).toMatchObject([{ room: "gone", reason: "resume_failed", error: { code: 201 } }]);
+    expect(eventsNamed("reconnected")).toMatchObject([{ resumed: [], failed: [{ room: "gone" }] }]);
+  });
+
+  it("does not resume a join that was still in flight when the connection dropped", async () => {
+    const { client, socket } = await connected();
+    const joining = outcome(client.join("lobby"));
+    socket(0).closeFromServer(1006);
+    expect((await joining).error).toMatchObject({ reason: "disconnected" });
+    await vi.advanceTimersToNextTimerAsync();
+    socket(1).open();
+    socket(1).receive(HELLO);
+    expect(socket(1).sent).toEqual([]);
+  });
+
+  it("resolves a connect() called while reconnecting on the next hello", async () => {
+    const { client, socket } = await connected();
+    socket(0).closeFromServer(4002);
+    const again = client.connect();
+    await vi.advanceTimersToNextTimerAsync();
+    socket(1).open();
+    socket(1).receive({ ...HELLO, conn_id: "c9" });
+    await expect(again).resolves.toMatchObject({ conn_id: "c9" });
+  });
+});
+
+describe("notify mode", () => {
+  it("answers notify with pull since lastSeq and folds notifies during a pull", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "stage", { seq: 3, mode: "notify" });
+    socket(0).receive({ type: "notify", room: "stage", seq: 6 });
+    const pull = socket(0).lastFrame();
+    expect(pull).toEqual({ type: "pull", id: pull.id, room: "stage", since: 3 });
+    socket(0).receive({ type: "notify", room: "stage", seq: 8 });
+    expect(socket(0).sent).toHaveLength(2); // join + one pull: the second notify waits
+
+    socket(0).receive({ type: "pulled", id: pull.id, room: "stage", seq: 8, msgs: [msg(4), msg(5), msg(6)] });
+    await vi.advanceTimersByTimeAsync(0);
+    const followUp = socket(0).lastFrame();
+    expect(followUp).toEqual({ type: "pull", id: followUp.id, room: "stage", since: 6 });
+    socket(0).receive({ type: "pulled", id: followUp.id, room: "stage", seq: 8, msgs: [msg(7), msg(8)], skipped: { low: 1 } });
+    await vi.advanceTimersByTimeAsync(0);
+
+    expect(eventsNamed("notify")).toEqual([
+      { room: "stage", seq: 6 },
+      { room: "stage", seq: 8 },
+    ]);
+    expect(eventsNamed("messages")).toEqual([
+      { room: "stage", msgs: [msg(4), msg(5), msg(6)], source: "pulled" },
+      { room: "stage", msgs: [msg(7), msg(8)], skipped: { low: 1 }, source: "pulled" },
+    ]);
+    expect(socket(0).sent).toHaveLength(3);
+  });
+
+  it("only emits notify when autoPull is off", async () => {
+    const { client, socket, eventsNamed } = await connected({ autoPull: false });
+    await joinRoom(client, socket(0), "stage", { seq: 3, mode: "notify" });
+    socket(0).receive({ type: "notify", room: "stage", seq: 6 });
+    expect(socket(0).sent).toHaveLength(1);
+    expect(eventsNamed("notify")).toEqual([{ room: "stage", seq: 6 }]);
+  });
+
+  it("reports a refused auto-pull as a serverError", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "stage", { seq: 0, mode: "notify" });
+    socket(0).receive({ type: "notify", room: "stage", seq: 1 });
+    socket(0).receive({ type: "error", id: socket(0).lastFrame().id, code: 101, message: "store down" });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(eventsNamed("serverError")).toMatchObject([{ code: 101, name: "unavailable", room: "stage" }]);
+  });
+});
+
+describe("heartbeat", () => {
+  it("pings after heartbeat_ms / 2 without sending, and a send postpones it", async () => {
+    const { client, socket } = await connected({}, { heartbeat_ms: 1000 });
+    await vi.advanceTimersByTimeAsync(300);
+    void client.send("lobby", "text", "hi").catch(() => {});
+    await vi.advanceTimersByTimeAsync(300);
+    expect(socket(0).sentFrames().map((f) => f.type)).toEqual(["send"]);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(socket(0).sentFrames().map((f) => f.type)).toEqual(["send", "ping"]);
+    expect(socket(0).lastFrame()).toEqual({ type: "ping" });
+  });
+
+  it("treats 2 × heartbeat_ms of silence from the server as a lost connection", async () => {
+    const { client, socket, sockets, eventsNamed } = await connected({}, { heartbeat_ms: 1000 });
+    await vi.advanceTimersByTimeAsync(1500);
+    socket(0).receive({ type: "pong", ts: 1 }); // traffic keeps it alive
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(eventsNamed("disconnected")).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(eventsNamed("disconnected")).toMatchObject([{ code: 1006, willReconnect: true }]);
+    expect(socket(0).closedByClient).toMatchObject({ code: 4001 });
+    // The abandoned socket's own close event, arriving late, changes nothing.
+    socket(0).closeFromServer(1006);
+    expect(eventsNamed("disconnected")).toHaveLength(1);
+    await vi.advanceTimersToNextTimerAsync();
+    expect(sockets).toHaveLength(2);
+    expect(client.state).toBe("connecting");
+  });
+});
+
+describe("codecs", () => {
+  it("speaks MessagePack in binary frames when the server selects it", async () => {
+    const { client, socket, eventsNamed } = setup({ codec: "msgpack" });
+    const connecting = client.connect();
+    expect(socket(0).protocols).toEqual(["throng.v1.msgpack"]);
+    socket(0).open("throng.v1.msgpack");
+    socket(0).receive(HELLO);
+    await connecting;
+    const joining = client.join("lobby");
+    expect(socket(0).sent[0]).toBeInstanceOf(Uint8Array);
+    const frame = socket(0).lastFrame();
+    expect(frame).toEqual({ type: "join", id: frame.id, room: "lobby", mode: "push" });
+    socket(0).receive({ type: "joined", id: frame.id, room: "lobby", seq: 1, online: 1, mode: "push", msgs: [msg(1)] });
+    await joining;
+    expect(seqsOf(eventsNamed("messages"))).toEqual([[1]]);
+  });
+
+  it("falls back to JSON text when the server selects no subprotocol", async () => {
+    const { client, socket } = setup({ codec: "msgpack" });
+    const connecting = client.connect();
+    socket(0).open("");
+    socket(0).receive(HELLO);
+    await connecting;
+    void client.ping().catch(() => {});
+    expect(typeof socket(0).sent[0]).toBe("string");
+  });
+});
+
+describe("close()", () => {
+  it("closes with 1000, rejects what is pending, and never reconnects", async () => {
+    const { client, socket, sockets, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "lobby", { seq: 1 });
+    const pinging = outcome(client.ping());
+    client.close();
+    expect(socket(0).closedByClient).toMatchObject({ code: 1000 });
+    expect((await pinging).error).toMatchObject({ reason: "closed" });
+    expect(eventsNamed("closed")).toMatchObject([{ code: 1000 }]);
+    expect(client.state).toBe("closed");
+    expect(client.joinedRooms).toEqual([]);
+    await vi.runAllTimersAsync();
+    expect(sockets).toHaveLength(1);
+    expect((await outcome(client.send("lobby", "text", "x"))).error).toMatchObject({ reason: "closed" });
+  });
+
+  it("cancels a pending reconnect and rejects connect()", async () => {
+    const { client, socket, sockets } = setup();
+    const connecting = outcome(client.connect());
+    socket(0).fail();
+    client.close();
+    await vi.runAllTimersAsync();
+    expect(sockets).toHaveLength(1);
+    expect((await connecting).error).toMatchObject({ reason: "closed" });
+  });
+
+  it("can connect again afterwards", async () => {
+    const { client, socket } = await connected();
+    client.close();
+    const again = client.connect();
+    socket(1).open();
+    socket(1).receive(HELLO);
+    await expect(again).resolves.toEqual(HELLO);
+  });
+});
