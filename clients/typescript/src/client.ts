@@ -290,8 +290,12 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
     try {
       await this.request("leave", { type: "leave", room }, room);
     } catch (error) {
-      // The goal is not being in the room; the server saying we are not is success.
+      // The goal is not being in the room. The server saying we are not, or the
+      // connection ending (which ends every membership), both reach it.
       if (error instanceof ThrongError && error.code === ErrorCodes.NOT_JOINED) return;
+      if (error instanceof ThrongClientError && (error.reason === "disconnected" || error.reason === "closed")) {
+        return;
+      }
       throw error;
     }
   }
@@ -337,7 +341,7 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
     }
     this.rooms.clear();
     this.everOpened = false;
-    this.shutDown(1000, "closed by the client");
+    this.shutDown(1000, "closed by the client", "closed");
   }
 
   // -------------------------------------------------------------------------------------
@@ -439,8 +443,11 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
     return delayMs;
   }
 
-  /** Ends the client: no socket, no timers, no pending work; emits `closed`. */
-  private shutDown(code: number, reason: string): void {
+  /**
+   * Ends the client: no socket, no timers, no pending work; emits `closed`. A pending
+   * `connect()` is rejected with `connectError` (`connect_failed` unless `close()` ended it).
+   */
+  private shutDown(code: number, reason: string, connectError: "closed" | "connect_failed" = "connect_failed"): void {
     this.generation += 1;
     const socket = this.socket;
     this.detachSocket();
@@ -453,9 +460,7 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
     );
     const pendingConnect = this.pendingConnect;
     this.pendingConnect = undefined;
-    pendingConnect?.reject(
-      new ThrongClientError(code === 1000 ? "closed" : "connect_failed", reason),
-    );
+    pendingConnect?.reject(new ThrongClientError(connectError, reason));
     this.emit("closed", { code, reason });
   }
 
@@ -571,8 +576,8 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
         this.request("join", { type: "join", room, since, mode }, room),
       ),
     );
-    // A newer connection runs its own resume; this one's results are stale.
-    if (generation !== this.generation) return;
+    // The connection dropped meanwhile: the next one runs its own resume.
+    if (generation !== this.generation || this.connectionState !== "open") return;
     const resumed: string[] = [];
     const failed: ReconnectedEvent["failed"] = [];
     outcomes.forEach((outcome, index) => {

@@ -220,6 +220,14 @@ describe("connecting", () => {
     expect(eventsNamed("closed")).toHaveLength(1);
   });
 
+  it("rejects connect() with connect_failed when the server closes normally before hello", async () => {
+    const { client, socket } = setup();
+    const connecting = outcome(client.connect());
+    socket(0).open();
+    socket(0).closeFromServer(1000);
+    expect((await connecting).error).toMatchObject({ reason: "connect_failed" });
+  });
+
   it("stops at once when a close code before hello says not to reconnect", async () => {
     const { client, sockets, socket } = setup();
     const connecting = outcome(client.connect());
@@ -328,6 +336,15 @@ describe("requests", () => {
     const pinging = client.ping();
     socket(0).receive({ type: "pong", id: socket(0).lastFrame().id, ts: 123 });
     await expect(pinging).resolves.toMatchObject({ serverTs: 123 });
+  });
+
+  it("leaves without error when the connection ends before the reply", async () => {
+    const { client, socket } = await connected();
+    await joinRoom(client, socket(0), "lobby", { seq: 1 });
+    const leaving = outcome(client.leave("lobby"));
+    socket(0).closeFromServer(1006);
+    expect(await leaving).toEqual({ value: undefined });
+    expect(client.joinedRooms).toEqual([]);
   });
 
   it("leaves: forgets the room at once and resolves on left", async () => {
@@ -490,6 +507,25 @@ describe("reconnect and resume", () => {
     socket(1).open();
     socket(1).receive(HELLO);
     expect(socket(1).sent).toEqual([]);
+  });
+
+  it("emits reconnected only for a resume that finished on a live connection", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "lobby", { seq: 4 });
+    socket(0).closeFromServer(4000);
+    await vi.advanceTimersToNextTimerAsync();
+    socket(1).open();
+    socket(1).receive(HELLO);
+    socket(1).closeFromServer(1006); // lost before the resume join was answered
+    await vi.advanceTimersToNextTimerAsync();
+    expect(eventsNamed("reconnected")).toEqual([]);
+    socket(2).open();
+    socket(2).receive(HELLO);
+    const join = socket(2).lastFrame();
+    expect(join).toMatchObject({ type: "join", room: "lobby", since: 4 });
+    socket(2).receive({ type: "joined", id: join.id, room: "lobby", seq: 4, online: 1, mode: "push", msgs: [] });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(eventsNamed("reconnected")).toMatchObject([{ resumed: ["lobby"], failed: [] }]);
   });
 
   it("resolves a connect() called while reconnecting on the next hello", async () => {
