@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 /// Settings of one live room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoomSettings {
     /// Upstream messages per second the room accepts (token bucket, burst of one second).
     /// System-priority messages are exempt.
@@ -30,6 +31,7 @@ pub struct RoomSettings {
 /// once, big rooms buffer and send batches).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BatchSettings {
     /// Rooms with fewer members than this deliver each message as soon as it arrives.
     pub immediate_below_members: u32,
@@ -46,6 +48,7 @@ pub struct BatchSettings {
 /// Notify-pull mode timing (seed 001 §7).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotifySettings {
     /// After a notify, no other notify goes to the same connection for this long unless it
     /// pulls (the in-flight mark).

@@ -1,1 +1,241 @@
-fn main() {}
+//! The `throng` command: `serve` runs a node, `token` mints a development token,
+//! `config example` prints a commented configuration file.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use throng_auth::DevCredentials;
+use throng_config::{Config, LogFormat};
+
+#[derive(Parser)]
+#[command(
+    name = "throng",
+    version,
+    about = "A real-time messaging server for live rooms, groups and communities"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the configuration comes from; shared by every command that reads it.
+#[derive(clap::Args, Clone)]
+struct ConfigArgs {
+    /// TOML config file (default: none; every setting has a default).
+    #[arg(long, env = "THRONG_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides `data_dir` of the config).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    fn load(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a server node. With no flags: 127.0.0.1:7700, data in ./throng-data,
+    /// development credentials generated there and printed.
+    Serve {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Address to listen on (overrides `listen` of the config).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Mint a development token (HS256, signed with the secret of the config or of the
+    /// data directory's development credentials).
+    Token {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The user id (`sub`).
+        #[arg(long)]
+        user: String,
+        /// Lifetime, e.g. 90s, 15m, 24h, 7d.
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        /// Roles to grant (repeatable), e.g. `system` to send system-priority messages.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print a commented example config file with every default.
+    Example,
+    /// Load and validate the configuration, then print it as TOML.
+    Check {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config, listen } => {
+            let mut config = config.load()?;
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            init_logs(&config)?;
+            tokio::runtime::Runtime::new()?.block_on(serve(config))
+        }
+        Command::Token {
+            config,
+            user,
+            ttl,
+            roles,
+        } => {
+            let config = config.load()?;
+            println!("{}", mint(&config, &user, ttl, &roles)?);
+            Ok(())
+        }
+        Command::Config {
+            command: ConfigCommand::Example,
+        } => {
+            print!("{}", Config::example_toml());
+            Ok(())
+        }
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => {
+            let config = config.load()?;
+            print!("{}", toml_text(&config)?);
+            eprintln!("configuration is valid");
+            Ok(())
+        }
+    }
+}
+
+fn toml_text(config: &Config) -> anyhow::Result<String> {
+    toml::to_string_pretty(config).context("cannot print the configuration")
+}
+
+fn init_logs(config: &Config) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .with_context(|| format!("log.level {:?} is not a valid filter", config.log.level))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    Ok(())
+}
+
+/// The HS256 secret tokens are signed with: the configured one, else the development one.
+fn signing_secret(config: &Config) -> anyhow::Result<String> {
+    if let Some(secret) = &config.auth.jwt_secret {
+        return Ok(secret.clone());
+    }
+    anyhow::ensure!(
+        !config.auth.jwt_algorithm.uses_public_key(),
+        "tokens for {} must be signed by your own backend's private key; `throng token` only mints HS256 tokens",
+        config.auth.jwt_algorithm.as_str()
+    );
+    let dev = DevCredentials::load(&config.data_dir)?.with_context(|| {
+        format!(
+            "no development credentials in {}: run `throng serve` there first, or set auth.jwt_secret",
+            config.data_dir.display()
+        )
+    })?;
+    Ok(dev.jwt_secret)
+}
+
+fn mint(config: &Config, user: &str, ttl: Duration, roles: &[String]) -> anyhow::Result<String> {
+    let secret = signing_secret(config)?;
+    Ok(throng_auth::mint_hs256(&secret, user, ttl, roles)?)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let data_dir = config.data_dir.clone();
+    let server = throng_server::start(config).await?;
+    let url = server.url();
+    let public = server
+        .node
+        .config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| url.clone());
+    println!("Throng {} listening on {public}", env!("CARGO_PKG_VERSION"));
+    println!("  data directory:  {}", data_dir.display());
+    println!("  web page:        {public}/");
+    println!(
+        "  WebSocket:       {}{}?token=<JWT>",
+        public.replacen("http", "ws", 1),
+        throng_protocol::WS_PATH
+    );
+    println!("  server API:      {public}/v1/rooms  (OpenAPI: {public}/v1/openapi.json)");
+    if let Some(dev) = &server.dev_credentials {
+        print_dev_credentials(&server.node.config, dev, &data_dir, &public)?;
+    }
+    wait_for_signal().await;
+    eprintln!("draining: telling clients to reconnect…");
+    let report = server.drain().await;
+    eprintln!(
+        "stopped ({} connections drained, {} closed at the deadline)",
+        report.connections - report.forced,
+        report.forced
+    );
+    Ok(())
+}
+
+fn print_dev_credentials(
+    config: &Config,
+    dev: &DevCredentials,
+    data_dir: &Path,
+    public: &str,
+) -> anyhow::Result<()> {
+    println!();
+    println!(
+        "Development credentials (kept in {}):",
+        throng_auth::DevCredentials::path(data_dir).display()
+    );
+    if config.auth.api_keys.is_empty() {
+        println!("  API key:    {}", dev.api_key);
+    }
+    if config.auth.jwt_secret.is_none() && !config.auth.jwt_algorithm.uses_public_key() {
+        let token = mint(config, "dev", Duration::from_secs(24 * 3600), &[])?;
+        println!("  dev token:  {token}");
+        println!(
+            "              (user \"dev\", valid 24 h; mint more with `throng token --user NAME`)"
+        );
+    }
+    println!();
+    println!(
+        "Try:  curl -H 'Authorization: Bearer {}' {public}/v1/rooms",
+        dev.api_key
+    );
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

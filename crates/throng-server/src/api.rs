@@ -1,0 +1,468 @@
+//! HTTP server API v1, for the app's backend. Every route needs an API key
+//! (`Authorization: Bearer <key>`). The OpenAPI document is generated from these handlers
+//! and served at `/v1/openapi.json`, so it cannot drift from them.
+
+use crate::error::{ApiError, ErrorBody};
+use crate::gateway::SERVER_SENDER;
+use crate::node::Node;
+use crate::rooms::Command;
+use crate::validate;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use throng_backend::{Draft, RoomRecord};
+use throng_protocol::Priority;
+use throng_room::RoomSettings;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Throng server API", description = "Manage live rooms and publish into them from the app's backend."),
+    modifiers(&ApiKeyScheme),
+    security(("api_key" = [])),
+    components(schemas(ErrorBody, throng_room::BatchSettings, throng_room::NotifySettings))
+)]
+struct ApiDoc;
+
+struct ApiKeyScheme;
+
+impl Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The API's routes (without state) and the OpenAPI document describing exactly them.
+pub fn router() -> (axum::Router<Arc<Node>>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(create_room, list_rooms))
+        .routes(routes!(get_room, update_room, delete_room))
+        .routes(routes!(publish))
+        .split_for_parts()
+}
+
+/// Refuses requests without a valid API key.
+pub async fn require_api_key(
+    State(node): State<Arc<Node>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(key) if node.api_keys.check(key) => next.run(request).await,
+        Some(_) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_api_key",
+            "the API key is not valid",
+        )
+        .into_response(),
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_api_key",
+            "send the API key as Authorization: Bearer <key>",
+        )
+        .into_response(),
+    }
+}
+
+/// A JSON body whose rejections use our error format.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let code = match rejection {
+        JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+        JsonRejection::JsonDataError(_) => "invalid_body",
+        _ => "bad_json",
+    };
+    ApiError::bad_request(code, rejection.body_text())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRoom {
+    /// 1-128 characters of `A-Z a-z 0-9 _ - . :`.
+    id: String,
+    /// Settings for this room; fields left out take the server's defaults.
+    #[serde(default)]
+    settings: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RoomInfo {
+    id: String,
+    settings: RoomSettings,
+    /// Milliseconds since the Unix epoch.
+    created_at: u64,
+    /// Connections in the room across all nodes.
+    online: u64,
+    /// The room's latest seq.
+    seq: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RoomList {
+    rooms: Vec<RoomInfo>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    next: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// Return rooms whose id sorts after this one.
+    after: Option<String>,
+    /// Page size, 1-1000 (default 100).
+    limit: Option<u32>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRoom {
+    /// Fields to change; fields left out keep their current values.
+    settings: serde_json::Value,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishMessage {
+    /// Message type, 1-32 characters of `A-Z a-z 0-9 _ - . :` (default `notice`).
+    #[serde(default = "default_notice")]
+    kind: String,
+    /// Any JSON value, at most `limits.max_message_bytes` when encoded.
+    body: serde_json::Value,
+    /// Default `system`: never dropped under load and exempt from the room's rate.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "system")]
+    priority: Option<Priority>,
+}
+
+fn default_notice() -> String {
+    "notice".to_owned()
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Published {
+    seq: u64,
+    ts: u64,
+}
+
+/// Overlays `patch` on `base`: objects merge key by key, anything else replaces.
+fn merge_json(base: &mut serde_json::Value, patch: serde_json::Value) {
+    match (base, patch) {
+        (serde_json::Value::Object(base), serde_json::Value::Object(patch)) => {
+            for (key, value) in patch {
+                merge_json(base.entry(key).or_insert(serde_json::Value::Null), value);
+            }
+        }
+        (base, patch) => *base = patch,
+    }
+}
+
+/// Settings from `base` with `patch` applied, validated.
+fn patched_settings(
+    base: &RoomSettings,
+    patch: Option<serde_json::Value>,
+) -> Result<RoomSettings, ApiError> {
+    let Some(patch) = patch else {
+        return Ok(base.clone());
+    };
+    if !patch.is_object() {
+        return Err(ApiError::bad_request(
+            "invalid_settings",
+            "settings must be a JSON object",
+        ));
+    }
+    let mut merged = serde_json::to_value(base).expect("settings serialise");
+    merge_json(&mut merged, patch);
+    let settings: RoomSettings = serde_json::from_value(merged)
+        .map_err(|e| ApiError::bad_request("invalid_settings", e.to_string()))?;
+    settings
+        .validate()
+        .map_err(|e| ApiError::bad_request("invalid_settings", e.to_string()))?;
+    Ok(settings)
+}
+
+fn check_room_id(id: &str) -> Result<(), ApiError> {
+    validate::room_id(id).map_err(|(_, message)| ApiError::bad_request("invalid_room_id", message))
+}
+
+async fn room_info(node: &Node, record: RoomRecord) -> Result<RoomInfo, ApiError> {
+    let seq = node
+        .backends
+        .bus
+        .last_seq(&record.id)
+        .await
+        .map_err(ApiError::backend)?;
+    let online = node
+        .backends
+        .hot
+        .online(&record.id)
+        .await
+        .map_err(ApiError::backend)?;
+    Ok(RoomInfo {
+        id: record.id,
+        settings: record.settings,
+        created_at: record.created_at,
+        online,
+        seq,
+    })
+}
+
+async fn find_room(node: &Node, id: &str) -> Result<RoomRecord, ApiError> {
+    check_room_id(id)?;
+    node.backends
+        .store
+        .get_room(id)
+        .await
+        .map_err(ApiError::backend)?
+        .ok_or_else(|| ApiError::not_found(id))
+}
+
+/// Create a room.
+#[utoipa::path(post, path = "/v1/rooms", tag = "rooms", request_body = CreateRoom,
+    responses((status = 201, body = RoomInfo), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn create_room(
+    State(node): State<Arc<Node>>,
+    ApiJson(body): ApiJson<CreateRoom>,
+) -> Result<(StatusCode, Json<RoomInfo>), ApiError> {
+    check_room_id(&body.id)?;
+    let settings = patched_settings(&node.config.rooms.defaults, body.settings)?;
+    let record = RoomRecord {
+        id: body.id,
+        settings,
+        created_at: throng_backend::unix_ms(),
+    };
+    if !node
+        .backends
+        .store
+        .create_room(&record)
+        .await
+        .map_err(ApiError::backend)?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "room_exists",
+            format!("room {:?} already exists", record.id),
+        ));
+    }
+    Ok((StatusCode::CREATED, Json(room_info(&node, record).await?)))
+}
+
+/// List rooms, ordered by id.
+#[utoipa::path(get, path = "/v1/rooms", tag = "rooms", params(ListQuery),
+    responses((status = 200, body = RoomList), (status = 400, body = ErrorBody)))]
+async fn list_rooms(
+    State(node): State<Arc<Node>>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<RoomList>, ApiError> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            "limit must be between 1 and 1000",
+        ));
+    }
+    let records = node
+        .backends
+        .store
+        .list_rooms(query.after.as_deref(), limit)
+        .await
+        .map_err(ApiError::backend)?;
+    let next = (records.len() == limit as usize)
+        .then(|| records.last().map(|r| r.id.clone()))
+        .flatten();
+    let mut rooms = Vec::with_capacity(records.len());
+    for record in records {
+        rooms.push(room_info(&node, record).await?);
+    }
+    Ok(Json(RoomList { rooms, next }))
+}
+
+/// A room's settings, online count and latest seq.
+#[utoipa::path(get, path = "/v1/rooms/{id}", tag = "rooms", params(("id" = String, Path)),
+    responses((status = 200, body = RoomInfo), (status = 404, body = ErrorBody)))]
+async fn get_room(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> Result<Json<RoomInfo>, ApiError> {
+    let record = find_room(&node, &id).await?;
+    Ok(Json(room_info(&node, record).await?))
+}
+
+/// Change a room's settings (limits, ring sizes, batching). Takes effect at once.
+#[utoipa::path(patch, path = "/v1/rooms/{id}", tag = "rooms", params(("id" = String, Path)), request_body = UpdateRoom,
+    responses((status = 200, body = RoomInfo), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn update_room(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateRoom>,
+) -> Result<Json<RoomInfo>, ApiError> {
+    let mut record = find_room(&node, &id).await?;
+    record.settings = patched_settings(&record.settings, Some(body.settings))?;
+    if !node
+        .backends
+        .store
+        .update_room(&id, &record.settings)
+        .await
+        .map_err(ApiError::backend)?
+    {
+        return Err(ApiError::not_found(&id));
+    }
+    if let Some(handle) = node.rooms.get(&id) {
+        let _ = handle
+            .commands
+            .send(Command::Settings(record.settings.clone()))
+            .await;
+    }
+    Ok(Json(room_info(&node, record).await?))
+}
+
+/// Destroy a room: members get `left` with reason `room_deleted`.
+#[utoipa::path(delete, path = "/v1/rooms/{id}", tag = "rooms", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_room(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    check_room_id(&id)?;
+    if !node
+        .backends
+        .store
+        .delete_room(&id)
+        .await
+        .map_err(ApiError::backend)?
+    {
+        return Err(ApiError::not_found(&id));
+    }
+    if let Some(handle) = node.rooms.get(&id) {
+        let _ = handle.commands.send(Command::Delete).await;
+    }
+    node.backends
+        .bus
+        .remove_room(&id)
+        .await
+        .map_err(ApiError::backend)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Publish a message into a room as the server (`from` is `@server`).
+#[utoipa::path(post, path = "/v1/rooms/{id}/messages", tag = "rooms", params(("id" = String, Path)), request_body = PublishMessage,
+    responses((status = 201, body = Published), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn publish(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PublishMessage>,
+) -> Result<(StatusCode, Json<Published>), ApiError> {
+    let record = find_room(&node, &id).await?;
+    validate::kind(&body.kind).map_err(|(_, m)| ApiError::bad_request("invalid_kind", m))?;
+    validate::body_size(&body.body, node.config.limits.max_message_bytes)
+        .map_err(|(_, m)| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "message_too_large", m))?;
+    let priority = body.priority.unwrap_or(Priority::System);
+    if priority != Priority::System {
+        let rate = record.settings.rate_per_sec;
+        let admitted = node
+            .backends
+            .hot
+            .take_token(&format!("room:{id}"), rate, rate)
+            .await
+            .map_err(ApiError::backend)?;
+        if !admitted {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "room_rate_limited",
+                format!("room accepts at most {rate} messages per second"),
+            ));
+        }
+    }
+    let draft = Draft {
+        from: SERVER_SENDER.to_owned(),
+        kind: body.kind,
+        priority,
+        body: body.body,
+    };
+    let message = node
+        .backends
+        .bus
+        .publish(&id, draft)
+        .await
+        .map_err(ApiError::backend)?;
+    metrics::counter!(crate::metrics::MESSAGES_IN, "priority" => priority.as_str()).increment(1);
+    Ok((
+        StatusCode::CREATED,
+        Json(Published {
+            seq: message.seq,
+            ts: message.ts,
+        }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn settings_patches_merge_and_validate() {
+        let base = RoomSettings::default();
+        let patched = patched_settings(
+            &base,
+            Some(json!({"rate_per_sec": 5, "batch": {"max_messages": 7}})),
+        )
+        .unwrap();
+        assert_eq!(patched.rate_per_sec, 5);
+        assert_eq!(patched.batch.max_messages, 7);
+        assert_eq!(patched.batch.max_interval_ms, base.batch.max_interval_ms);
+        let cases = [
+            json!({"rate_per_sec": 0}),
+            json!({"nope": 1}),
+            json!({"ring_low": "big"}),
+            json!([1]),
+        ];
+        for patch in cases {
+            let err = patched_settings(&base, Some(patch.clone())).unwrap_err();
+            assert_eq!(
+                (err.status, err.code),
+                (StatusCode::BAD_REQUEST, "invalid_settings"),
+                "{patch}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_openapi_document_lists_every_route() {
+        let (_, doc) = router();
+        let paths: Vec<&String> = doc.paths.paths.keys().collect();
+        assert_eq!(
+            paths,
+            ["/v1/rooms", "/v1/rooms/{id}", "/v1/rooms/{id}/messages"]
+        );
+        let json = serde_json::to_value(&doc).unwrap();
+        assert!(json["components"]["schemas"]["RoomSettings"].is_object());
+    }
+}

@@ -1,0 +1,424 @@
+//! Rooms hosted on this node: a registry, and one host task per room with local members.
+//!
+//! A room host owns a sans-IO [`throng_room::Room`]. It receives the room's messages from
+//! the bus subscription, commands from connections (join, leave, pull) and the API
+//! (settings, delete), and flushes frames to member connections when the room says so.
+//! A host with no members stops after [`IDLE_LINGER`]; the next join starts a new one,
+//! whose rings are seeded from the bus's recent history.
+
+use crate::gateway::{Outbound, Outbox};
+use crate::metrics as m;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use throng_backend::{Backends, BusRecv, Subscription};
+use throng_protocol::{Codec, DeliveryMode, EncodedMessage, LeaveReason, ServerFrame};
+use throng_room::{ConnId, Deliver, Room, RoomCounters, RoomError, RoomSettings, Snapshot};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// How long a room host without members stays up before it stops.
+pub const IDLE_LINGER: Duration = Duration::from_secs(30);
+
+/// Commands a room host accepts, bounded per room; senders wait when it is full, which
+/// slows joiners and API calls rather than dropping them.
+pub const COMMAND_QUEUE: usize = 1024;
+
+pub enum Command {
+    Join {
+        conn: ConnId,
+        codec: Codec,
+        mode: DeliveryMode,
+        since: Option<u64>,
+        whitelisted: bool,
+        outbox: Outbox,
+        reply: oneshot::Sender<Result<Snapshot, RoomError>>,
+    },
+    Leave {
+        conn: ConnId,
+    },
+    Pull {
+        conn: ConnId,
+        since: u64,
+        limit: u32,
+        reply: oneshot::Sender<Result<Snapshot, RoomError>>,
+    },
+    Settings(RoomSettings),
+    Info(oneshot::Sender<HostInfo>),
+    /// The room was destroyed: tell members, then stop.
+    Delete,
+}
+
+/// What a host reports about its room.
+#[derive(Debug, Clone)]
+pub struct HostInfo {
+    pub local_members: usize,
+    pub last_seq: u64,
+    pub counters: RoomCounters,
+}
+
+/// A running host, as the registry and connections see it.
+pub struct RoomHandle {
+    pub id: Arc<str>,
+    pub commands: mpsc::Sender<Command>,
+    /// Settings shared with connections, which check rate limits before publishing.
+    pub settings: RwLock<RoomSettings>,
+    generation: u64,
+}
+
+impl RoomHandle {
+    pub fn settings(&self) -> RoomSettings {
+        self.settings
+            .read()
+            .expect("settings lock poisoned")
+            .clone()
+    }
+}
+
+/// The rooms this node hosts, by id. Bounded by the configured `max_rooms`: a join that
+/// would start one more host fails with `LimitReached`.
+pub struct RoomRegistry {
+    hosts: Mutex<HashMap<Arc<str>, Arc<RoomHandle>>>,
+    next_generation: AtomicU64,
+    max_rooms: usize,
+}
+
+impl RoomRegistry {
+    pub fn new(max_rooms: usize) -> RoomRegistry {
+        RoomRegistry {
+            hosts: Mutex::new(HashMap::new()),
+            next_generation: AtomicU64::new(0),
+            max_rooms,
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<RoomHandle>> {
+        self.hosts
+            .lock()
+            .expect("registry lock poisoned")
+            .get(id)
+            .cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.hosts.lock().expect("registry lock poisoned").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The running host of a room, starting one with these settings if there is none.
+    /// Returns None when the node already hosts `max_rooms` rooms.
+    pub async fn get_or_start(
+        self: &Arc<Self>,
+        id: &str,
+        settings: RoomSettings,
+        backends: &Backends,
+    ) -> Result<Option<Arc<RoomHandle>>, throng_backend::BackendError> {
+        if let Some(handle) = self.get(id) {
+            return Ok(Some(handle));
+        }
+        // Subscribe before reading history, so nothing published in between is missed;
+        // the room ignores the duplicates this may cause (seq at or below its last).
+        let subscription = backends.bus.subscribe(id).await?;
+        let recent = backends
+            .bus
+            .recent(id, settings.recent_on_join as usize)
+            .await?;
+        let mut hosts = self.hosts.lock().expect("registry lock poisoned");
+        if let Some(handle) = hosts.get(id) {
+            return Ok(Some(handle.clone()));
+        }
+        if hosts.len() >= self.max_rooms {
+            return Ok(None);
+        }
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        let handle = Arc::new(RoomHandle {
+            id: Arc::from(id),
+            commands: tx,
+            settings: RwLock::new(settings.clone()),
+            generation: self.next_generation.fetch_add(1, Ordering::Relaxed),
+        });
+        hosts.insert(handle.id.clone(), handle.clone());
+        metrics::gauge!(m::ROOMS).set(hosts.len() as f64);
+        drop(hosts);
+        let mut room = Room::new(id, settings);
+        let start = Instant::now();
+        for message in recent {
+            room.insert(Arc::new(EncodedMessage::new((*message).clone())), 0);
+        }
+        let host = Host {
+            room,
+            start,
+            members: HashMap::new(),
+            registry: self.clone(),
+            handle: handle.clone(),
+        };
+        tokio::spawn(host.run(rx, subscription));
+        Ok(Some(handle))
+    }
+
+    /// Removes a host's entry if it is still the one registered under its id.
+    fn remove_if_current(&self, handle: &RoomHandle) {
+        let mut hosts = self.hosts.lock().expect("registry lock poisoned");
+        if hosts
+            .get(&handle.id)
+            .is_some_and(|h| h.generation == handle.generation)
+        {
+            hosts.remove(&handle.id);
+        }
+        metrics::gauge!(m::ROOMS).set(hosts.len() as f64);
+    }
+
+    /// Stops every host (server shutdown).
+    pub fn clear(&self) {
+        self.hosts.lock().expect("registry lock poisoned").clear();
+    }
+}
+
+/// A member connection as the host sees it.
+struct Link {
+    outbox: Outbox,
+    /// Set while a batch of this room is queued or being written on the connection;
+    /// cleared by the connection's writer once the frame is written.
+    busy: Arc<AtomicBool>,
+}
+
+struct Host {
+    room: Room,
+    start: Instant,
+    members: HashMap<ConnId, Link>,
+    registry: Arc<RoomRegistry>,
+    handle: Arc<RoomHandle>,
+}
+
+/// The [`Deliver`] of one flush: maps room decisions onto connection outboxes.
+struct Delivery<'a> {
+    members: &'a HashMap<ConnId, Link>,
+    room: &'a Arc<str>,
+    /// The last frame converted to a WebSocket message, to convert each shared frame once.
+    last: Option<(Bytes, axum::extract::ws::Message)>,
+    dropped: Vec<ConnId>,
+}
+
+impl Delivery<'_> {
+    fn message_for(&mut self, codec: Codec, frame: &Bytes) -> axum::extract::ws::Message {
+        if let Some((bytes, message)) = &self.last {
+            if bytes.as_ptr() == frame.as_ptr() && bytes.len() == frame.len() {
+                return message.clone();
+            }
+        }
+        let message = crate::gateway::ws_message(codec, frame.clone());
+        self.last = Some((frame.clone(), message.clone()));
+        message
+    }
+}
+
+impl Deliver for Delivery<'_> {
+    fn is_ready(&mut self, conn: ConnId) -> bool {
+        self.members
+            .get(&conn)
+            .is_some_and(|link| !link.busy.load(Ordering::Acquire) && link.outbox.has_room())
+    }
+
+    fn deliver(&mut self, conn: ConnId, frame: &Bytes) -> bool {
+        let Some(link) = self.members.get(&conn) else {
+            return false;
+        };
+        let message = self.message_for(link.outbox.codec(), frame);
+        link.busy.store(true, Ordering::Release);
+        if link.outbox.try_send(Outbound::Batch {
+            message,
+            done: link.busy.clone(),
+        }) {
+            true
+        } else {
+            link.busy.store(false, Ordering::Release);
+            false
+        }
+    }
+
+    fn dropped(&mut self, conn: ConnId, frame: &Bytes) {
+        if let Some(link) = self.members.get(&conn) {
+            let message = self.message_for(link.outbox.codec(), frame);
+            // Best effort: if the outbox is full the connection is not reading anyway;
+            // it learns it left the room when it next pulls (not_joined).
+            link.outbox.try_send(Outbound::Left {
+                room: self.room.clone(),
+                message,
+            });
+        }
+        self.dropped.push(conn);
+    }
+}
+
+impl Host {
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut subscription: Subscription) {
+        let mut idle_since = Some(Instant::now());
+        loop {
+            let flush_at = self
+                .room
+                .next_flush_at()
+                .map(|ms| self.start + Duration::from_millis(ms));
+            let linger_until = idle_since.map(|t| t + IDLE_LINGER);
+            tokio::select! {
+                command = commands.recv() => {
+                    let Some(command) = command else { break };
+                    if self.handle_command(command) {
+                        break;
+                    }
+                }
+                received = subscription.recv() => match received {
+                    BusRecv::Message(message) => {
+                        let now = self.now();
+                        self.room.insert(Arc::new(EncodedMessage::new((*message).clone())), now);
+                    }
+                    BusRecv::Lagged(n) => {
+                        tracing::warn!(room = %self.handle.id, lost = n, "room host fell behind its bus subscription");
+                        metrics::counter!(m::BUS_LAGGED).increment(n);
+                    }
+                    BusRecv::Closed => {
+                        self.delete_members();
+                        break;
+                    }
+                },
+                _ = sleep_until_opt(flush_at) => self.flush(),
+                _ = sleep_until_opt(linger_until) => {
+                    // Leave the registry first, so new joins start a fresh host; then
+                    // answer any join that raced in with a retry.
+                    self.registry.remove_if_current(&self.handle);
+                    commands.close();
+                    while let Ok(command) = commands.try_recv() {
+                        if let Command::Join { reply, .. } = command {
+                            drop(reply);
+                        }
+                    }
+                    return;
+                }
+            }
+            idle_since = match (self.members.is_empty(), idle_since) {
+                (true, None) => Some(Instant::now()),
+                (true, since) => since,
+                (false, _) => None,
+            };
+        }
+        self.registry.remove_if_current(&self.handle);
+    }
+
+    /// Returns true when the host must stop.
+    fn handle_command(&mut self, command: Command) -> bool {
+        match command {
+            Command::Join {
+                conn,
+                codec,
+                mode,
+                since,
+                whitelisted,
+                outbox,
+                reply,
+            } => {
+                let result = self.room.join(conn, codec, mode, since, whitelisted);
+                if result.is_ok() {
+                    self.members.insert(
+                        conn,
+                        Link {
+                            outbox,
+                            busy: Arc::new(AtomicBool::new(false)),
+                        },
+                    );
+                }
+                let _ = reply.send(result);
+            }
+            Command::Leave { conn } => {
+                self.room.leave(conn);
+                self.members.remove(&conn);
+            }
+            Command::Pull {
+                conn,
+                since,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(self.room.pull(conn, since, limit));
+            }
+            Command::Settings(settings) => {
+                *self
+                    .handle
+                    .settings
+                    .write()
+                    .expect("settings lock poisoned") = settings.clone();
+                self.room.set_settings(settings);
+            }
+            Command::Info(reply) => {
+                let _ = reply.send(HostInfo {
+                    local_members: self.room.n_members(),
+                    last_seq: self.room.last_seq(),
+                    counters: self.room.counters(),
+                });
+            }
+            Command::Delete => {
+                self.delete_members();
+                return true;
+            }
+        }
+        false
+    }
+
+    fn delete_members(&mut self) {
+        for (conn, link) in self.members.drain() {
+            let frame = link.outbox.codec().encode_server(&ServerFrame::Left {
+                id: None,
+                room: self.handle.id.to_string(),
+                reason: LeaveReason::RoomDeleted,
+            });
+            link.outbox.try_send(Outbound::Left {
+                room: self.handle.id.clone(),
+                message: crate::gateway::ws_message(link.outbox.codec(), frame),
+            });
+            self.room.leave(conn);
+        }
+    }
+
+    fn flush(&mut self) {
+        let started = std::time::Instant::now();
+        let now = self.now();
+        let before = self.room.counters();
+        let mut delivery = Delivery {
+            members: &self.members,
+            room: &self.handle.id,
+            last: None,
+            dropped: Vec::new(),
+        };
+        let report = self.room.flush(now, &mut delivery);
+        let dropped = std::mem::take(&mut delivery.dropped);
+        for conn in dropped {
+            self.members.remove(&conn);
+        }
+        let after = self.room.counters();
+        metrics::histogram!(m::FLUSH_SECONDS).record(started.elapsed().as_secs_f64());
+        metrics::counter!(m::FRAMES_OUT).increment(report.frames);
+        metrics::counter!(m::ENCODINGS).increment(report.encodings);
+        metrics::counter!(m::DELIVERIES).increment(report.deliveries);
+        metrics::counter!(m::NOTIFY_DROPS).increment(report.dropped_members);
+        for (lane, name) in ["system", "high", "low"].into_iter().enumerate() {
+            let skipped = after.skipped[lane] - before.skipped[lane];
+            if skipped > 0 {
+                metrics::counter!(m::SKIPPED, "priority" => name).increment(skipped);
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
