@@ -109,8 +109,15 @@ pub struct GatewayConfig {
     pub ws_read_buffer_bytes: u32,
     /// WebSocket write buffer per connection; 0 writes every frame through at once.
     pub ws_write_buffer_bytes: u32,
-    /// Frames queued per connection before it counts as a slow consumer.
+    /// Room frames (batches, notifies) queued per connection. Each room has at most one
+    /// batch queued per connection; when the queue is full, rooms skip the connection
+    /// until it drains.
     pub outbound_queue: u32,
+    /// Kernel send buffer (SO_SNDBUF) of each accepted socket, in bytes; 0 keeps the
+    /// kernel's autotuning. A fixed size bounds the kernel memory a slow reader can pin
+    /// and makes the server notice it sooner (then it skips messages for it instead of
+    /// queueing them).
+    pub socket_send_buffer_bytes: u32,
 }
 
 /// Logging.
@@ -220,6 +227,7 @@ impl Default for GatewayConfig {
             ws_read_buffer_bytes: 4_096,
             ws_write_buffer_bytes: 0,
             outbound_queue: 64,
+            socket_send_buffer_bytes: 0,
         }
     }
 }

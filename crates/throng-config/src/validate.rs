@@ -230,7 +230,16 @@ impl Config {
             0,
             16_777_216,
         )?;
-        check_range("gateway.outbound_queue", gateway.outbound_queue, 1, 65_536)
+        check_range("gateway.outbound_queue", gateway.outbound_queue, 1, 65_536)?;
+        if gateway.socket_send_buffer_bytes != 0 {
+            check_range(
+                "gateway.socket_send_buffer_bytes",
+                gateway.socket_send_buffer_bytes,
+                4_096,
+                67_108_864,
+            )?;
+        }
+        Ok(())
     }
 
     /// A light syntax check of the `EnvFilter` directive. It also refuses a bare word that

@@ -112,11 +112,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let node = Arc::new(Node::new(config, backends, verifier, ApiKeys::new(keys)));
     let app = router(node.clone());
     let (stop_accepting, mut stop_rx) = watch::channel(false);
-    let serve = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let send_buffer = node.config.gateway.socket_send_buffer_bytes as usize;
+    let listener =
+        axum::serve::ListenerExt::tap_io(listener, move |stream: &mut tokio::net::TcpStream| {
+            tune_socket(stream, send_buffer);
+        });
+    let serve = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
         let _ = stop_rx.wait_for(|stop| *stop).await;
     });
     let serve_task = tokio::spawn(async move { serve.await });
@@ -128,6 +129,19 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         stop_accepting,
         serve_task,
     })
+}
+
+/// Socket options of every accepted connection: no Nagle delay (frames are small and
+/// latency matters), and a fixed send buffer when configured.
+fn tune_socket(stream: &tokio::net::TcpStream, send_buffer: usize) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    }
+    if send_buffer > 0 {
+        if let Err(e) = socket2::SockRef::from(stream).set_send_buffer_size(send_buffer) {
+            tracing::debug!(error = %e, "cannot set SO_SNDBUF");
+        }
+    }
 }
 
 /// All routes of a node.
