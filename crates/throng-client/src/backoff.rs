@@ -15,9 +15,14 @@ pub struct ReconnectPolicy {
     pub initial: Duration,
     /// The ceiling never grows past this. Default 10 s.
     pub max: Duration,
-    /// Attempts per loss before giving up; `None` tries forever, `Some(0)` never
-    /// reconnects. The count starts again after every successful reconnect.
+    /// Attempts before giving up; `None` tries forever, `Some(0)` never reconnects.
     pub max_attempts: Option<u32>,
+    /// A connection that stayed up this long was stable: the next loss starts the
+    /// backoff (and the attempt count) from the beginning. A connection that drops
+    /// sooner continues where the backoff was, so a server that accepts and then
+    /// closes at once (an expired token, a crash loop) is not hammered at the initial
+    /// delay. Default 10 s.
+    pub stable_after: Duration,
 }
 
 impl Default for ReconnectPolicy {
@@ -26,6 +31,7 @@ impl Default for ReconnectPolicy {
             initial: Duration::from_millis(200),
             max: Duration::from_secs(10),
             max_attempts: None,
+            stable_after: Duration::from_secs(10),
         }
     }
 }
@@ -39,9 +45,20 @@ impl ReconnectPolicy {
         }
     }
 
-    /// Whether attempt number `attempt` (0 for the first after a loss) may run.
+    /// Whether attempt number `attempt` (0 for the first since the last stable
+    /// connection) may run.
     pub fn allows_attempt(&self, attempt: u32) -> bool {
         self.max_attempts.is_none_or(|max| attempt < max)
+    }
+
+    /// The attempt count to go on from after a connection that lived `lived` was lost:
+    /// 0 after a stable connection, else unchanged.
+    pub fn attempts_after_loss(&self, attempts: u32, lived: Duration) -> u32 {
+        if lived >= self.stable_after {
+            0
+        } else {
+            attempts
+        }
     }
 
     /// The upper bound of the delay before attempt `attempt`: `initial × 2^attempt`,
@@ -72,7 +89,7 @@ mod tests {
         ReconnectPolicy {
             initial: Duration::from_millis(initial_ms),
             max: Duration::from_millis(max_ms),
-            max_attempts: None,
+            ..ReconnectPolicy::default()
         }
     }
 
@@ -111,6 +128,25 @@ mod tests {
             assert!(
                 delays.iter().any(|d| *d >= ceiling / 2),
                 "attempt {attempt}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_stable_connection_restarts_the_backoff() {
+        let policy = ReconnectPolicy::default();
+        let cases: [(u32, u64, u32); 5] = [
+            (0, 0, 0),
+            (4, 0, 4),
+            (4, 9_999, 4),
+            (4, 10_000, 0),
+            (4, 3_600_000, 0),
+        ];
+        for (attempts, lived_ms, expect) in cases {
+            assert_eq!(
+                policy.attempts_after_loss(attempts, Duration::from_millis(lived_ms)),
+                expect,
+                "{attempts} attempts, lived {lived_ms} ms"
             );
         }
     }

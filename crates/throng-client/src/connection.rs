@@ -245,6 +245,9 @@ pub(crate) struct ConnectionTask {
     outbox: VecDeque<Event>,
     pending: PendingRequests<Waiter>,
     last_sent: Instant,
+    /// Reconnect attempts since the last stable connection (see
+    /// [`ReconnectPolicy::stable_after`]).
+    attempt: u32,
     rng: StdRng,
     /// Set once the socket is closed, for `Client::close` to return.
     finished: watch::Sender<bool>,
@@ -267,6 +270,7 @@ impl ConnectionTask {
             outbox: VecDeque::new(),
             pending: PendingRequests::default(),
             last_sent: Instant::now(),
+            attempt: 0,
             rng: StdRng::from_entropy(),
             finished,
         }
@@ -284,8 +288,12 @@ impl ConnectionTask {
             let (mut ws, hello) = current;
             *self.shared.hello() = hello.clone();
             self.shared.connected.store(true, Ordering::SeqCst);
+            let connected_at = Instant::now();
             let ending = self.serve(&mut ws, hello.heartbeat(), resuming).await;
             self.shared.connected.store(false, Ordering::SeqCst);
+            self.attempt = self
+                .policy()
+                .attempts_after_loss(self.attempt, connected_at.elapsed());
             self.fail_pending();
             let (close_code, reason) = match ending {
                 Ending::Closing => {
@@ -296,7 +304,7 @@ impl ConnectionTask {
             };
             drop(ws);
             let will_reconnect = close_code.is_none_or(CloseCode::should_reconnect)
-                && self.policy().allows_attempt(0);
+                && self.policy().allows_attempt(self.attempt);
             tracing::debug!(?close_code, %reason, will_reconnect, "connection lost");
             self.emit(Event::Disconnected {
                 close_code,
@@ -872,13 +880,15 @@ impl ConnectionTask {
     /// Backs off and reconnects until it works, the policy gives up, the token is
     /// refused, or the app closes. Requests made meanwhile fail with `Closed`.
     async fn reconnect(&mut self) -> Reconnect {
-        let mut attempt = 0u32;
         loop {
+            let attempt = self.attempt;
             if !self.policy().allows_attempt(attempt) {
-                return Reconnect::GaveUp(format!("gave up after {attempt} reconnect attempts"));
+                return Reconnect::GaveUp(format!(
+                    "gave up after {attempt} reconnect attempts without a stable connection"
+                ));
             }
             let delay = self.config.reconnect.delay(attempt, &mut self.rng);
-            attempt += 1;
+            self.attempt += 1;
             if let Idle::Closing = self.idle_until(Instant::now() + delay).await {
                 return Reconnect::Closing;
             }
