@@ -67,6 +67,9 @@ enum Command {
         #[arg(long = "role")]
         roles: Vec<String>,
     },
+    /// Run a load scenario against this machine's server (or another, with flags) and
+    /// peer servers; see `throng bench --help`.
+    Bench(throng_bench::BenchArgs),
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
