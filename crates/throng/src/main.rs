@@ -109,6 +109,7 @@ fn main() -> anyhow::Result<()> {
             println!("{}", mint(&config, &user, ttl, &roles)?);
             Ok(())
         }
+        Command::Bench(args) => throng_bench::run(args),
         Command::Config {
             command: ConfigCommand::Example,
         } => {
