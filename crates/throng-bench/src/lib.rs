@@ -2,6 +2,7 @@
 //!
 //! (Being written; see the benchmark issue.)
 
+pub mod peers;
 pub mod target;
 
 /// Arguments of `throng bench`.

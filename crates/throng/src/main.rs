@@ -168,6 +168,10 @@ fn mint(config: &Config, user: &str, ttl: Duration, roles: &[String]) -> anyhow:
     Ok(throng_auth::mint_hs256(&secret, user, ttl, roles)?)
 }
 
+/// Written into the data directory while `throng serve` runs: `{"pid": .., "url": ..}`,
+/// so other commands in the same directory (`throng bench`) find the server.
+const RUNTIME_FILE: &str = "server.json";
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     let server = throng_server::start(config).await?;
@@ -190,7 +194,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(dev) = &server.dev_credentials {
         print_dev_credentials(&server.node.config, dev, &data_dir, &public)?;
     }
+    let runtime_file = data_dir.join(RUNTIME_FILE);
+    let runtime = serde_json::json!({ "pid": std::process::id(), "url": url });
+    std::fs::write(&runtime_file, format!("{runtime}\n"))
+        .with_context(|| format!("cannot write {}", runtime_file.display()))?;
     wait_for_signal().await;
+    let _ = std::fs::remove_file(&runtime_file);
     eprintln!("draining: telling clients to reconnect…");
     let report = server.drain().await;
     eprintln!(
