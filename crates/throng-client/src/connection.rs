@@ -407,6 +407,12 @@ impl ConnectionTask {
             let ping_at = self.last_sent + ping_after;
             let silent_at = last_received + silence_limit;
             let reading = self.outbox.is_empty();
+            if !self.pending.has_room_for_app_request() {
+                // Full: make room from requests whose callers timed out before waiting
+                // for replies (the ping timer also sweeps, but may not fire while the
+                // app keeps writing).
+                self.pending.remove_abandoned(Waiter::is_abandoned);
+            }
             tokio::select! {
                 () = self.shared.wake.notified() => {
                     if self.shared.close_requested.load(Ordering::SeqCst) {
