@@ -256,7 +256,10 @@ impl Connection {
         let mut last_heard = Instant::now();
         let mut heartbeat_check = tokio::time::interval(heartbeat);
         heartbeat_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let expires = expiry_instant(self.claims.exp);
+        // Close when the handshake would refuse the token too (exp plus the configured
+        // leeway); closing at exp itself would let the client reconnect with the same
+        // token for `leeway_s` and be closed again at once, in a loop.
+        let expires = expiry_instant(self.claims.exp + u64::from(self.node.config.auth.leeway_s));
         loop {
             tokio::select! {
                 biased;

@@ -168,6 +168,15 @@ fn mint(config: &Config, user: &str, ttl: Duration, roles: &[String]) -> anyhow:
     Ok(throng_auth::mint_hs256(&secret, user, ttl, roles)?)
 }
 
+/// Prints a banner line; a closed stdout (piped into `head`, a parent that stopped
+/// reading) must not take the server down, so write errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Written into the data directory while `throng serve` runs: `{"pid": .., "url": ..}`,
 /// so other commands in the same directory (`throng bench`) find the server.
 const RUNTIME_FILE: &str = "server.json";
@@ -182,15 +191,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| url.clone());
-    println!("Throng {} listening on {public}", env!("CARGO_PKG_VERSION"));
-    println!("  data directory:  {}", data_dir.display());
-    println!("  web page:        {public}/");
-    println!(
+    say!("Throng {} listening on {public}", env!("CARGO_PKG_VERSION"));
+    say!("  data directory:  {}", data_dir.display());
+    say!("  web page:        {public}/");
+    say!(
         "  WebSocket:       {}{}?token=<JWT>",
         public.replacen("http", "ws", 1),
         throng_protocol::WS_PATH
     );
-    println!("  server API:      {public}/v1/rooms  (OpenAPI: {public}/v1/openapi.json)");
+    say!("  server API:      {public}/v1/rooms  (OpenAPI: {public}/v1/openapi.json)");
     if let Some(dev) = &server.dev_credentials {
         print_dev_credentials(&server.node.config, dev, &data_dir, &public)?;
     }
@@ -216,23 +225,21 @@ fn print_dev_credentials(
     data_dir: &Path,
     public: &str,
 ) -> anyhow::Result<()> {
-    println!();
-    println!(
+    say!();
+    say!(
         "Development credentials (kept in {}):",
         throng_auth::DevCredentials::path(data_dir).display()
     );
     if config.auth.api_keys.is_empty() {
-        println!("  API key:    {}", dev.api_key);
+        say!("  API key:    {}", dev.api_key);
     }
     if config.auth.jwt_secret.is_none() && !config.auth.jwt_algorithm.uses_public_key() {
         let token = mint(config, "dev", Duration::from_secs(24 * 3600), &[])?;
-        println!("  dev token:  {token}");
-        println!(
-            "              (user \"dev\", valid 24 h; mint more with `throng token --user NAME`)"
-        );
+        say!("  dev token:  {token}");
+        say!("              (user \"dev\", valid 24 h; mint more with `throng token --user NAME`)");
     }
-    println!();
-    println!(
+    say!();
+    say!(
         "Try:  curl -H 'Authorization: Bearer {}' {public}/v1/rooms",
         dev.api_key
     );
