@@ -67,6 +67,24 @@ enum Command {
         #[arg(long = "role")]
         roles: Vec<String>,
     },
+    /// Join a room from the terminal: lines you type are sent, messages are printed.
+    /// Finds the server and mints a token from the data directory of `throng serve`.
+    Chat {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Your user id.
+        #[arg(long)]
+        user: String,
+        /// The room to join.
+        #[arg(long, default_value = "lobby")]
+        room: String,
+        /// Server URL (default: the server running from this data directory).
+        #[arg(long)]
+        url: Option<String>,
+        /// Token to use instead of minting one from the development secret.
+        #[arg(long)]
+        token: Option<String>,
+    },
     /// Run a load scenario against this machine's server (or another, with flags) and
     /// peer servers; see `throng bench --help`.
     Bench(throng_bench::BenchArgs),
@@ -108,6 +126,24 @@ fn main() -> anyhow::Result<()> {
             let config = config.load()?;
             println!("{}", mint(&config, &user, ttl, &roles)?);
             Ok(())
+        }
+        Command::Chat {
+            config,
+            user,
+            room,
+            url,
+            token,
+        } => {
+            let config = config.load()?;
+            let url = match url {
+                Some(url) => url,
+                None => running_server_url(&config)?,
+            };
+            let token = match token {
+                Some(token) => token,
+                None => mint(&config, &user, Duration::from_secs(24 * 3600), &[])?,
+            };
+            tokio::runtime::Runtime::new()?.block_on(chat(url, token, room))
         }
         Command::Bench(args) => throng_bench::run(args),
         Command::Config {
@@ -244,6 +280,87 @@ fn print_dev_credentials(
         dev.api_key
     );
     Ok(())
+}
+
+/// The URL of the `throng serve` running from this data directory, else the config's.
+fn running_server_url(config: &Config) -> anyhow::Result<String> {
+    let path = config.data_dir.join(RUNTIME_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let runtime: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not valid JSON", path.display()))?;
+            runtime["url"]
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| format!("{} has no url", path.display()))
+        }
+        Err(_) => Ok(config.public_url()),
+    }
+}
+
+async fn chat(url: String, token: String, room: String) -> anyhow::Result<()> {
+    use throng_client::{Client, ClientConfig, Event};
+    use tokio::io::AsyncBufReadExt;
+
+    let (client, mut events) = Client::connect(ClientConfig::new(url.clone(), token))
+        .await
+        .with_context(|| format!("cannot connect to {url}"))?;
+    let joined = client
+        .join(&room, throng_protocol::DeliveryMode::Push)
+        .await?;
+    say!(
+        "joined {room} as {} ({} online); type a line and press enter to send, ctrl-d to quit",
+        client.hello().user,
+        joined.online
+    );
+    for message in &joined.msgs {
+        print_message(message);
+    }
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        tokio::select! {
+            line = lines.next_line() => match line? {
+                Some(line) if line.trim().is_empty() => {}
+                Some(line) => {
+                    if let Err(e) = client.send(&room, "text", serde_json::json!({ "text": line })).await {
+                        say!("! not sent: {e}");
+                    }
+                }
+                None => break,
+            },
+            event = events.next() => match event {
+                Some(Event::Messages { msgs, skipped, .. }) => {
+                    msgs.iter().for_each(print_message);
+                    if !skipped.is_empty() {
+                        say!("! {} messages skipped (you fell behind)", skipped.total());
+                    }
+                }
+                Some(Event::Disconnected { reason, will_reconnect, .. }) => {
+                    say!("! disconnected ({reason}){}", if will_reconnect { "; reconnecting" } else { "" });
+                }
+                Some(Event::Reconnected { .. }) => say!("! reconnected"),
+                Some(Event::Left { reason, .. }) => {
+                    say!("! left the room: {reason:?}");
+                    break;
+                }
+                Some(Event::ServerError { code, message, .. }) => say!("! {code}: {message}"),
+                Some(Event::Notify { .. }) => {}
+                Some(Event::Closed) | None => break,
+            },
+        }
+    }
+    client.close().await;
+    Ok(())
+}
+
+fn print_message(message: &throng_protocol::Message) {
+    let text = message
+        .body
+        .get("text")
+        .and_then(|t| t.as_str())
+        .map(str::to_owned)
+        .unwrap_or_else(|| message.body.to_string());
+    say!("[{}] {}: {}", message.seq, message.from, text);
 }
 
 async fn wait_for_signal() {
