@@ -27,9 +27,11 @@ pub struct TestServer {
 }
 
 pub fn test_config(dir: &std::path::Path) -> Config {
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.data_dir = dir.to_owned();
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_owned(),
+        ..Config::default()
+    };
     config.auth.jwt_secret = Some(SECRET.into());
     config.auth.api_keys = vec![API_KEY.into()];
     config.auth.dev_credentials = false;
