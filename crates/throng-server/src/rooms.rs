@@ -410,7 +410,8 @@ impl Host {
         for (lane, name) in ["system", "high", "low"].into_iter().enumerate() {
             let skipped = after.skipped[lane] - before.skipped[lane];
             if skipped > 0 {
-                metrics::counter!(m::SKIPPED, "priority" => name).increment(skipped);
+                metrics::counter!(m::SKIPPED, "priority" => name, "reason" => "ring_overflow")
+                    .increment(skipped);
             }
         }
     }

@@ -439,3 +439,36 @@ async fn the_server_api_answers_bad_requests_with_4xx_codes() {
         assert_eq!(response.status(), 401);
     }
 }
+
+#[tokio::test]
+async fn a_silent_client_is_closed_after_two_heartbeats() {
+    let server = TestServer::start_with(|c| c.gateway.heartbeat_ms = 1000).await;
+    let mut raw = RawClient::connect(&server.url, &server.token("quiet")).await;
+    assert_eq!(raw.close_code().await, Some(CloseCode::HEARTBEAT_TIMEOUT.0));
+}
+
+#[tokio::test]
+async fn an_sdk_client_with_heartbeats_stays_connected() {
+    let server = TestServer::start_with(|c| c.gateway.heartbeat_ms = 1000).await;
+    let (client, _events) = server.client("chatty").await;
+    client.join("alive", DeliveryMode::Push).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    assert!(
+        client.is_connected(),
+        "the SDK's pings keep the connection open"
+    );
+    client
+        .send("alive", "text", json!("still here"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_expired_token_closes_the_connection_with_its_code() {
+    let server = TestServer::start_with(|c| c.auth.leeway_s = 0).await;
+    let token =
+        throng_auth::mint_hs256(SECRET, "brief", std::time::Duration::from_secs(2), &[]).unwrap();
+    let mut raw = RawClient::connect(&server.url, &token).await;
+    assert_eq!(raw.close_code().await, Some(CloseCode::TOKEN_EXPIRED.0));
+    assert!(CloseCode::TOKEN_EXPIRED.should_reconnect());
+}
