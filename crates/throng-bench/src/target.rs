@@ -44,7 +44,12 @@ pub trait Target: Send + Sync {
     fn name(&self) -> &str;
     /// Opens one subscriber from `source_ip` and joins `room`; resolves only once the
     /// server acknowledged the join or subscription (a connection counts only then).
-    async fn subscribe(&self, source_ip: IpAddr, room: &str, member_idx: usize) -> anyhow::Result<Box<dyn Subscriber>>;
+    async fn subscribe(
+        &self,
+        source_ip: IpAddr,
+        room: &str,
+        member_idx: usize,
+    ) -> anyhow::Result<Box<dyn Subscriber>>;
     /// Opens one publisher into `room`.
     async fn publisher(&self, room: &str, sender_idx: usize) -> anyhow::Result<Box<dyn Publisher>>;
     /// The server's process id, for CPU and memory sampling from /proc, if known.
