@@ -127,7 +127,10 @@ pub async fn hot_state(hot: Arc<dyn HotState>) {
 /// [`Store`]: rooms are created once, read back equal, updated, listed in id order with
 /// paging, and deleted.
 pub async fn store(store: Arc<dyn Store>) {
-    let settings = RoomSettings { rate_per_sec: 7, ..RoomSettings::default() };
+    let settings = RoomSettings {
+        rate_per_sec: 7,
+        ..RoomSettings::default()
+    };
     let record = |id: &str| RoomRecord {
         id: id.into(),
         settings: settings.clone(),
@@ -152,6 +155,7 @@ pub async fn store(store: Arc<dyn Store>) {
         changed
     );
 
+    assert_eq!(store.room_count().await.unwrap(), 3);
     let ids = |rooms: Vec<RoomRecord>| rooms.into_iter().map(|r| r.id).collect::<Vec<_>>();
     assert_eq!(
         ids(store.list_rooms(None, 10).await.unwrap()),
@@ -163,4 +167,5 @@ pub async fn store(store: Arc<dyn Store>) {
     assert!(store.delete_room("b").await.unwrap());
     assert!(!store.delete_room("b").await.unwrap());
     assert_eq!(store.get_room("b").await.unwrap(), None);
+    assert_eq!(store.room_count().await.unwrap(), 2);
 }

@@ -139,6 +139,8 @@ pub trait Store: Send + Sync + 'static {
     async fn update_room(&self, id: &str, settings: &RoomSettings) -> Result<bool, BackendError>;
     /// Ok(false) if there was no such room.
     async fn delete_room(&self, id: &str) -> Result<bool, BackendError>;
+    /// How many rooms exist.
+    async fn room_count(&self) -> Result<u64, BackendError>;
     /// Rooms ordered by id, starting after `after`, at most `limit`.
     async fn list_rooms(
         &self,

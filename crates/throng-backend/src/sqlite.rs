@@ -111,6 +111,14 @@ impl Store for SqliteStore {
         Ok(result.rows_affected() == 1)
     }
 
+    async fn room_count(&self) -> Result<u64, BackendError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rooms")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(count as u64)
+    }
+
     async fn list_rooms(
         &self,
         after: Option<&str>,

@@ -380,7 +380,7 @@ impl Connection {
                 RoomLookup::NodeFull => {
                     return Err((
                         ErrorCode::UNAVAILABLE,
-                        "this node hosts as many rooms as it may".into(),
+                        "the server holds as many rooms as it may (rooms.max_rooms)".into(),
                     ))
                 }
                 RoomLookup::Failed(e) => return Err(unavailable(e)),

@@ -86,6 +86,15 @@ impl Node {
         let record = match self.backends.store.get_room(id).await {
             Ok(Some(record)) => record,
             Ok(None) if self.config.rooms.auto_create => {
+                // Joins must not be a way to fill the store: auto-creation stops at
+                // `rooms.max_rooms` rooms (the server API can still create more).
+                match self.backends.store.room_count().await {
+                    Ok(n) if n >= u64::from(self.config.rooms.max_rooms) => {
+                        return RoomLookup::NodeFull
+                    }
+                    Ok(_) => {}
+                    Err(e) => return RoomLookup::Failed(e),
+                }
                 let record = RoomRecord {
                     id: id.to_owned(),
                     settings: self.config.rooms.defaults.clone(),

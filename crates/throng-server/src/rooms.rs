@@ -326,13 +326,12 @@ impl Host {
             } => {
                 let result = self.room.join(conn, codec, mode, since, whitelisted);
                 if result.is_ok() {
-                    self.members.insert(
-                        conn,
-                        Link {
-                            outbox,
-                            busy: Arc::new(AtomicBool::new(false)),
-                        },
-                    );
+                    // A rejoin (resume) keeps the existing link, so its busy flag still
+                    // covers a batch that may be in flight.
+                    self.members.entry(conn).or_insert_with(|| Link {
+                        outbox,
+                        busy: Arc::new(AtomicBool::new(false)),
+                    });
                 }
                 let _ = reply.send(result);
             }

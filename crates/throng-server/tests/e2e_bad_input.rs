@@ -472,3 +472,16 @@ async fn an_expired_token_closes_the_connection_with_its_code() {
     assert_eq!(raw.close_code().await, Some(CloseCode::TOKEN_EXPIRED.0));
     assert!(CloseCode::TOKEN_EXPIRED.should_reconnect());
 }
+
+#[tokio::test]
+async fn joins_cannot_create_rooms_past_the_limit() {
+    let server = TestServer::start_with(|c| c.rooms.max_rooms = 2).await;
+    let mut raw = RawClient::connect(&server.url, &server.token("explorer")).await;
+    assert!(matches!(raw.join("one").await, ServerFrame::Joined { .. }));
+    assert!(matches!(raw.join("two").await, ServerFrame::Joined { .. }));
+    assert_eq!(
+        error_code(&raw.join("three").await),
+        Some(ErrorCode::UNAVAILABLE)
+    );
+    still_answers(&mut raw).await;
+}
