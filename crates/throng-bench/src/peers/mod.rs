@@ -9,6 +9,8 @@
 //! | `mosquitto` | [`mqtt`] | SUBACK | PUBLISH QoS 0 |
 //! | `nchan` | [`nchan`] | the WebSocket open itself | HTTP POST |
 //! | `nats` | [`nats`] | PONG to a PING sent after SUB | PUB |
+//! | `ejabberd` | [`xmpp`] | the room's echo of the join presence (status 110) | groupchat message |
+//! | `sockudo` | [`pusher`] | `pusher_internal:subscription_succeeded` | signed HTTP events API |
 //!
 //! Every subscriber finds payloads by scanning raw frames (or, for the byte-stream
 //! protocols, each message's payload) for the bench marker; no envelope is decoded on the
@@ -18,9 +20,12 @@
 mod mqtt;
 mod nats;
 mod nchan;
+mod pusher;
+mod pusher_signing;
 mod reassembly;
 mod socketio;
 mod ws;
+mod xmpp;
 
 use crate::target::Target;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,7 +42,14 @@ pub struct PeerSpec {
 }
 
 /// Names of the peers this build can drive.
-pub const NAMES: &[&str] = &["socketio", "mosquitto", "nchan", "nats"];
+pub const NAMES: &[&str] = &[
+    "socketio",
+    "mosquitto",
+    "nchan",
+    "nats",
+    "ejabberd",
+    "sockudo",
+];
 
 /// The port a peer listens on when `bench/peers/<name>/ctl.sh start` runs without
 /// `THRONG_PEER_PORT`.
@@ -47,6 +59,8 @@ pub fn default_port(name: &str) -> Option<u16> {
         "mosquitto" => mqtt::DEFAULT_PORT,
         "nchan" => nchan::DEFAULT_PORT,
         "nats" => nats::DEFAULT_PORT,
+        "ejabberd" => xmpp::DEFAULT_PORT,
+        "sockudo" => pusher::DEFAULT_PORT,
         _ => return None,
     })
 }
@@ -62,6 +76,8 @@ pub fn target(name: &str, spec: &PeerSpec) -> anyhow::Result<Arc<dyn Target>> {
         "mosquitto" => Arc::new(mqtt::MosquittoTarget::new(server, spec.pid)),
         "nchan" => Arc::new(nchan::NchanTarget::new(server, spec.pid)),
         "nats" => Arc::new(nats::NatsTarget::new(server, spec.pid)),
+        "ejabberd" => Arc::new(xmpp::EjabberdTarget::new(server, spec.pid)),
+        "sockudo" => Arc::new(pusher::SockudoTarget::new(server, spec.pid)),
         _ => unreachable!("default_port knows every name"),
     })
 }
