@@ -59,7 +59,7 @@ fn padded_range(values: impl Iterator<Item = f64>, from_zero: bool) -> (f64, f64
     if from_zero {
         low = low.min(0.0);
     }
-    if high - low < f64::EPSILON {
+    if (high - low).abs() < f64::EPSILON {
         let pad = if high.abs() > 0.0 {
             high.abs() * 0.5
         } else {

@@ -123,7 +123,8 @@ mod tests {
     fn find_all_reads_payloads_inside_any_envelope() {
         let a = payload(1, 5, 1).encode(40);
         let b = payload(2, 6, 0).encode(40);
-        let cases: Vec<(String, Vec<(u32, u64, u8)>)> = vec![
+        type Found = Vec<(u32, u64, u8)>;
+        let cases: Vec<(String, Found)> = vec![
             (String::new(), vec![]),
             ("{\"type\":\"pong\",\"ts\":5}".into(), vec![]),
             (

@@ -240,7 +240,8 @@ mod tests {
     #[test]
     fn members_are_split_evenly_and_completely() {
         use MemberRole::*;
-        let cases: &[(&[(u32, u32, MemberRole)], usize, &[u64])] = &[
+        type Groups<'a> = &'a [(u32, u32, MemberRole)];
+        let cases: &[(Groups, usize, &[u64])] = &[
             (&[(0, 10, Reader)], 1, &[10]),
             (&[(0, 10, Reader)], 3, &[4, 3, 3]),
             (&[(0, 18_000, Reader)], 2, &[9000, 9000]),

@@ -284,14 +284,11 @@ async fn run(
         connect_s: connect_started.elapsed().as_secs_f64(),
     });
 
-    let published = loop {
-        match commands.recv().await {
-            Some(WorkerCommand::Go) => {
-                break None;
-            }
-            Some(WorkerCommand::Finish { published }) => break Some(published),
-            None => return Ok(()),
-        }
+    // A `Finish` before any `Go` (a run with nothing to publish) starts and ends at once.
+    let early_finish = match commands.recv().await {
+        Some(WorkerCommand::Go) => None,
+        Some(WorkerCommand::Finish { published }) => Some(published),
+        None => return Ok(()),
     };
     let go_at = Instant::now();
     let go_cpu = procfs::own_cpu_s().unwrap_or(0.0);
@@ -306,7 +303,7 @@ async fn run(
             plan.connect_timeout,
         ))
     });
-    let published = match published {
+    let published = match early_finish {
         Some(published) => published,
         None => loop {
             match commands.recv().await {
