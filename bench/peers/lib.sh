@@ -5,8 +5,10 @@
 set -euo pipefail
 
 PEERS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# Settings come from BENCH_* variables, never THRONG_*: `throng serve` reads every
+# THRONG_* variable as configuration and refuses the ones it does not know.
 # Generated configs, pid files and logs live here, never in the repository.
-PEERS_RUN_ROOT="${THRONG_PEERS_RUN_DIR:-/tmp/throng-peers}"
+PEERS_RUN_ROOT="${BENCH_PEERS_RUN_DIR:-/tmp/throng-peers}"
 
 peers_die() {
     echo "error: $*" >&2
@@ -20,10 +22,10 @@ peers_log() {
 # `apt-get update` once per comparison run: compare.sh exports the flag, so each
 # peer's install script skips it when another already ran it.
 peers_apt_update_once() {
-    if [[ "${THRONG_PEERS_APT_UPDATED:-0}" != 1 ]]; then
+    if [[ "${BENCH_PEERS_APT_UPDATED:-0}" != 1 ]]; then
         peers_log "apt-get update"
         DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-        export THRONG_PEERS_APT_UPDATED=1
+        export BENCH_PEERS_APT_UPDATED=1
     fi
 }
 
@@ -83,10 +85,10 @@ peers_raise_file_limit() {
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 }
 
-# Optional CPU pinning: compare.sh sets THRONG_PEERS_SERVER_CPUS (e.g. "0").
+# Optional CPU pinning: compare.sh sets BENCH_PEERS_SERVER_CPUS (e.g. "0").
 peers_taskset() {
-    if [[ -n "${THRONG_PEERS_SERVER_CPUS:-}" ]]; then
-        echo "taskset -c $THRONG_PEERS_SERVER_CPUS"
+    if [[ -n "${BENCH_PEERS_SERVER_CPUS:-}" ]]; then
+        echo "taskset -c $BENCH_PEERS_SERVER_CPUS"
     fi
 }
 
@@ -177,4 +179,16 @@ peers_stop() {
     local run="$1"
     peers_stop_pid_file "$run/pid"
     rm -f "$run/sampled_pid" "$run/port"
+}
+
+# The sockudo binary: on PATH, or where `cargo install` puts it.
+peers_sockudo_binary() {
+    local candidate
+    for candidate in "$(command -v sockudo 2>/dev/null)" "${CARGO_HOME:-$HOME/.cargo}/bin/sockudo"; do
+        if [[ -n "$candidate" && -x "$candidate" ]]; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    return 1
 }

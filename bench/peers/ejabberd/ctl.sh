@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Starts or stops the ejabberd peer (XMPP MUC over WebSocket).
-# Usage: ctl.sh start|stop|status   (port: THRONG_PEER_PORT, default 5280; Erlang
-# distribution port, loopback only: THRONG_PEER_DIST_PORT, default 5210)
+# Usage: ctl.sh start|stop|status   (port: BENCH_PEER_PORT, default 5280; Erlang
+# distribution port, loopback only: BENCH_PEER_DIST_PORT, default 5210)
 # start prints "pid=<beam.smp pid> port=<port>": the Erlang VM is the process to sample.
 source "$(dirname "$0")/../lib.sh"
-port="${THRONG_PEER_PORT:-5280}"
-dist_port="${THRONG_PEER_DIST_PORT:-5210}"
+port="${BENCH_PEER_PORT:-5280}"
+dist_port="${BENCH_PEER_DIST_PORT:-5210}"
 run="$(peers_run_dir ejabberd)"
 ejabberdctl_args=(-f "$run/ejabberd.yml" -c "$run/ejabberdctl.cfg" -s "$run/spool" -l "$run/logs")
 

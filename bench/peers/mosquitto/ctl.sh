@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Starts or stops the Mosquitto peer (MQTT over WebSocket).
-# Usage: ctl.sh start|stop|status   (WebSocket port: THRONG_PEER_PORT, default 9001;
-# plain MQTT port: THRONG_PEER_MQTT_PORT, default 11883)
+# Usage: ctl.sh start|stop|status   (WebSocket port: BENCH_PEER_PORT, default 9001;
+# plain MQTT port: BENCH_PEER_MQTT_PORT, default 11883)
 # start prints "pid=<mosquitto pid> port=<websocket port>".
 source "$(dirname "$0")/../lib.sh"
-port="${THRONG_PEER_PORT:-9001}"
-mqtt_port="${THRONG_PEER_MQTT_PORT:-11883}"
+port="${BENCH_PEER_PORT:-9001}"
+mqtt_port="${BENCH_PEER_MQTT_PORT:-11883}"
 run="$(peers_run_dir mosquitto)"
 
 case "${1:-}" in

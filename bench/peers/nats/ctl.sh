@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Starts or stops the NATS peer (NATS protocol over WebSocket).
-# Usage: ctl.sh start|stop|status   (WebSocket port: THRONG_PEER_PORT, default 9222;
-# plain client port: THRONG_PEER_CLIENT_PORT, default 14222)
+# Usage: ctl.sh start|stop|status   (WebSocket port: BENCH_PEER_PORT, default 9222;
+# plain client port: BENCH_PEER_CLIENT_PORT, default 14222)
 # start prints "pid=<nats-server pid> port=<websocket port>".
 source "$(dirname "$0")/../lib.sh"
-port="${THRONG_PEER_PORT:-9222}"
-client_port="${THRONG_PEER_CLIENT_PORT:-14222}"
+port="${BENCH_PEER_PORT:-9222}"
+client_port="${BENCH_PEER_CLIENT_PORT:-14222}"
 run="$(peers_run_dir nats)"
 
 case "${1:-}" in

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Starts or stops the Nchan peer (nginx with one worker).
-# Usage: ctl.sh start|stop|status   (port: THRONG_PEER_PORT, default 8090)
+# Usage: ctl.sh start|stop|status   (port: BENCH_PEER_PORT, default 8090)
 # start prints "pid=<worker pid> port=<port>": the worker does the work, so it is the
 # process to sample; stop signals the master.
 source "$(dirname "$0")/../lib.sh"
-port="${THRONG_PEER_PORT:-8090}"
+port="${BENCH_PEER_PORT:-8090}"
 run="$(peers_run_dir nchan)"
 
 case "${1:-}" in

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Starts or stops the Socket.IO peer (server.js under NODE_ENV=production).
-# Usage: ctl.sh start|stop|status   (port: THRONG_PEER_PORT, default 3001)
+# Usage: ctl.sh start|stop|status   (port: BENCH_PEER_PORT, default 3001)
 # start prints "pid=<node pid> port=<port>".
 source "$(dirname "$0")/../lib.sh"
-port="${THRONG_PEER_PORT:-3001}"
+port="${BENCH_PEER_PORT:-3001}"
 run="$(peers_run_dir socketio)"
 
 case "${1:-}" in
