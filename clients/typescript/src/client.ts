@@ -513,6 +513,8 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
         break;
       case "pulled":
         this.deliver(frame.room, frame.msgs, frame.skipped, "pulled");
+        // A notify-mode room gets only what it pulls: the reply covers up to its seq.
+        if (this.rooms.mode(frame.room) === "notify") this.rooms.settle(frame.room, frame.seq);
         break;
       case "notify":
         this.emit("notify", { room: frame.room, seq: frame.seq });
@@ -549,6 +551,9 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
 
   private onBatch(batch: Batch): void {
     this.deliver(batch.room, batch.msgs, batch.skipped, "batch");
+    // Without `upto` (an older server) the best available position is the highest seq.
+    const settled = batch.upto ?? Math.max(0, ...batch.msgs.map((m) => m.seq));
+    this.rooms.settle(batch.room, settled);
   }
 
   private deliver(

@@ -149,6 +149,11 @@ export interface Batch {
   room: string;
   msgs: Message[];
   skipped?: Skipped;
+  /**
+   * Every message with seq at or below this has now been sent to this connection or
+   * counted in `skipped`: the exact position to resume from after a reconnect.
+   */
+  upto?: number;
 }
 
 /** Notify-pull mode: messages up to `seq` are waiting; answer with `pull`. */

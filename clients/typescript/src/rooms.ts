@@ -12,6 +12,15 @@ interface RoomState {
   mode: DeliveryMode;
   /** Highest seq seen in this room: from messages, or the room's seq when joined. */
   lastSeq: number;
+  /**
+   * The `since` of the resume join: the highest seq at or below which nothing can still
+   * arrive. Set from `joined.seq`, then from each batch's `upto` (the server states that
+   * everything up to it was sent or counted as skipped) and, in notify mode, from each
+   * pull reply's `seq`. It lags `lastSeq` when a connection that fell behind got its
+   * system and high lanes before older low messages: resuming from `lastSeq` would lose
+   * those.
+   */
+  resumeSince: number;
   readonly window: SeqWindow;
   /** Notify mode: a `pull` for this room awaits its reply. */
   pullInFlight: boolean;
@@ -46,6 +55,7 @@ export class RoomTracker {
       this.rooms.set(room, {
         mode,
         lastSeq: roomSeq,
+        resumeSince: roomSeq,
         window: new SeqWindow(this.windowCapacity),
         pullInFlight: false,
         pullWanted: false,
@@ -54,6 +64,21 @@ export class RoomTracker {
     }
     state.mode = mode;
     state.lastSeq = Math.max(state.lastSeq, roomSeq);
+    state.resumeSince = Math.max(state.resumeSince, roomSeq);
+  }
+
+  /**
+   * Everything in `room` up to `seq` has arrived or was given up by the server (a batch's
+   * `upto`, or a notify-mode pull reply's `seq`): resume from there at the lowest.
+   */
+  settle(room: string, seq: number): void {
+    const state = this.rooms.get(room);
+    if (state !== undefined) state.resumeSince = Math.max(state.resumeSince, seq);
+  }
+
+  /** The `since` a resume join would use for `room`. */
+  resumeSince(room: string): number | undefined {
+    return this.rooms.get(room)?.resumeSince;
   }
 
   /** Forgets a room (left, or refused on resume). Returns whether it was tracked. */
@@ -98,11 +123,11 @@ export class RoomTracker {
     return fresh;
   }
 
-  /** The joins that resume every room after a reconnect, each from its `lastSeq`. */
+  /** The joins that resume every room after a reconnect, each from its `resumeSince`. */
   resumeJoins(): ResumeJoin[] {
     return [...this.rooms].map(([room, state]) => ({
       room,
-      since: state.lastSeq,
+      since: state.resumeSince,
       mode: state.mode,
     }));
   }

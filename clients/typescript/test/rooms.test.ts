@@ -31,11 +31,25 @@ describe("RoomTracker", () => {
     expect(rooms.admit("r", [msg(1)])).toEqual([]);
   });
 
-  it("resumes every room from its lastSeq and mode, keeping the dedup window", () => {
+  it("resumes from the settled position, not from the highest seq seen", () => {
+    const rooms = new RoomTracker();
+    rooms.joined("a", "push", 3);
+    // The high lane ran ahead (6, 8); the server says only up to 4 is settled.
+    rooms.admit("a", [msg(6), msg(8)]);
+    rooms.settle("a", 4);
+    expect(rooms.lastSeq("a")).toBe(8);
+    expect(rooms.resumeJoins()).toEqual([{ room: "a", since: 4, mode: "push" }]);
+    // A later settle never lowers the position.
+    rooms.settle("a", 2);
+    expect(rooms.resumeSince("a")).toBe(4);
+  });
+
+  it("resumes every room from its settled position and mode, keeping the dedup window", () => {
     const rooms = new RoomTracker();
     rooms.joined("a", "push", 3);
     rooms.joined("b", "notify", 0);
     rooms.admit("a", [msg(4), msg(5)]);
+    rooms.settle("a", 5);
     expect(rooms.resumeJoins()).toEqual([
       { room: "a", since: 5, mode: "push" },
       { room: "b", since: 0, mode: "notify" },

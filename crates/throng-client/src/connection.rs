@@ -790,8 +790,9 @@ impl ConnectionTask {
                 room,
                 msgs,
                 skipped,
+                upto,
             } => {
-                let fresh = self.shared.rooms().apply_batch(&room, msgs);
+                let fresh = self.shared.rooms().apply_batch(&room, msgs, upto);
                 if let Some(fresh) = fresh {
                     self.emit_messages(room, fresh, skipped.unwrap_or_default());
                 }

@@ -291,6 +291,7 @@ mod tests {
                     room: "r".into(),
                     msgs: vec![],
                     skipped: None,
+                    upto: None,
                 },
                 None,
             ),

@@ -23,9 +23,11 @@
 //!   and the reply itself carried (or counted as skipped) everything the client asked
 //!   for before it;
 //! - seqs arrive without gaps (the window's floor follows them);
-//! - a low-priority message with seq `s` arrives in a `batch`: the server only sends the
-//!   low lane once the system and high lanes are drained, so nothing at or below `s`
-//!   is still coming;
+//! - a `batch` arrives with `upto`: the server states that every message at or below it
+//!   has been sent or counted as skipped;
+//! - a low-priority message with seq `s` arrives in a `batch` (for servers that do not
+//!   send `upto`): the server only sends the low lane once the system and high lanes are
+//!   drained, so nothing at or below `s` is still coming;
 //! - in notify mode, a `pulled` reply to a pull from at or below the floor arrives, to
 //!   its `seq`: notify-mode rooms get nothing but what they pull, and the reply carried
 //!   (or counted as skipped) everything up to that seq;
@@ -221,14 +223,19 @@ impl RoomBook {
         Some(fresh)
     }
 
-    /// Applies a pushed `batch`; returns the messages not seen before, or `None` when the
-    /// room is not joined (a batch already in flight when the app left).
-    pub fn apply_batch(&mut self, room: &str, msgs: Vec<Message>) -> Option<Vec<Message>> {
+    /// Applies a pushed `batch` and its `upto`; returns the messages not seen before, or
+    /// `None` when the room is not joined (a batch already in flight when the app left).
+    pub fn apply_batch(
+        &mut self,
+        room: &str,
+        msgs: Vec<Message>,
+        upto: Option<u64>,
+    ) -> Option<Vec<Message>> {
         let state = self.rooms.get_mut(room)?;
-        let low = highest_low_seq(&msgs);
+        let settled = upto.or_else(|| highest_low_seq(&msgs));
         let fresh = state.take_new(msgs);
-        if let Some(low) = low {
-            state.window.settle_through(low);
+        if let Some(settled) = settled {
+            state.window.settle_through(settled);
         }
         Some(fresh)
     }

@@ -7,6 +7,7 @@
 use crate::frames::{ClientFrame, Message, ServerFrame, Skipped};
 use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
+use std::io::Write as _;
 
 /// A negotiated encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -109,6 +110,7 @@ pub fn encode_batch<'a>(
     room: &str,
     msgs: impl ExactSizeIterator<Item = &'a EncodedMessage>,
     skipped: Skipped,
+    upto: u64,
 ) -> Bytes {
     let mut out = Vec::with_capacity(64 + msgs.len() * 128);
     match codec {
@@ -127,11 +129,11 @@ pub fn encode_batch<'a>(
                 out.extend_from_slice(br#","skipped":"#);
                 serde_json::to_writer(&mut out, &skipped).expect("skipped serialises");
             }
-            out.push(b'}');
+            write!(out, r#","upto":{upto}}}"#).expect("vec write");
         }
         Codec::MsgPack => {
             // Writes into a Vec cannot fail.
-            let n_fields = if skipped.is_empty() { 3 } else { 4 };
+            let n_fields = if skipped.is_empty() { 4 } else { 5 };
             rmp::encode::write_map_len(&mut out, n_fields).expect("vec write");
             rmp::encode::write_str(&mut out, "type").expect("vec write");
             rmp::encode::write_str(&mut out, "batch").expect("vec write");
@@ -146,6 +148,8 @@ pub fn encode_batch<'a>(
                 rmp::encode::write_str(&mut out, "skipped").expect("vec write");
                 out.extend_from_slice(&rmp_serde::to_vec_named(&skipped).expect("vec write"));
             }
+            rmp::encode::write_str(&mut out, "upto").expect("vec write");
+            rmp::encode::write_uint(&mut out, upto).expect("vec write");
         }
     }
     out.into()
@@ -185,12 +189,19 @@ mod tests {
         for codec in Codec::ALL {
             for skipped in cases {
                 for n in [0, 1, 3] {
-                    let bytes = encode_batch(codec, "room \"1\"", msgs[..n].iter(), skipped);
+                    let bytes = encode_batch(
+                        codec,
+                        "room \"1\"",
+                        msgs[..n].iter(),
+                        skipped,
+                        40 + n as u64,
+                    );
                     let decoded = codec.decode_server(&bytes).unwrap();
                     let expect = ServerFrame::Batch {
                         room: "room \"1\"".into(),
                         msgs: msgs[..n].iter().map(|m| m.message.clone()).collect(),
                         skipped: skipped.non_empty(),
+                        upto: Some(40 + n as u64),
                     };
                     assert_eq!(decoded, expect, "{codec:?} n={n} skipped={skipped:?}");
                 }

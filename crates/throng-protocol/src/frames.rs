@@ -243,6 +243,11 @@ pub enum ServerFrame {
         msgs: Vec<Message>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         skipped: Option<Skipped>,
+        /// Every message of the room with seq at or below this has now been sent to this
+        /// connection or counted in `skipped`: the exact `since` to resume from after a
+        /// reconnect. Below the highest seq seen when lanes are at different positions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upto: Option<u64>,
     },
     /// Notify-pull mode: messages up to `seq` are waiting; answer with `pull`.
     Notify { room: String, seq: u64 },

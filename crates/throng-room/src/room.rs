@@ -372,6 +372,7 @@ impl Room {
                             skipped,
                             member.codec,
                             max_messages,
+                            self.last_seq,
                         )
                     });
                     for (total, skip) in self.counters.skipped.iter_mut().zip(skipped) {
@@ -453,8 +454,8 @@ impl Room {
 }
 
 /// Builds one batch from `cursor`: system first, then high, then low, at most
-/// `max_messages`, ordered by seq inside the frame. Returns the frame and the cursor
-/// after it.
+/// `max_messages`, ordered by seq inside the frame, with its `upto` resume position.
+/// Returns the frame and the cursor after it.
 fn build_batch(
     room: &str,
     rings: &[Ring; 3],
@@ -462,6 +463,7 @@ fn build_batch(
     skipped: [u64; 3],
     codec: Codec,
     max_messages: usize,
+    last_seq: u64,
 ) -> (Bytes, [u64; 3]) {
     let mut picked: Vec<&Arc<EncodedMessage>> = Vec::new();
     let mut next = cursor;
@@ -472,11 +474,28 @@ fn build_batch(
         next[lane] = cursor[lane].max(rings[lane].base()) + (picked.len() - before) as u64;
     }
     picked.sort_unstable_by_key(|m| m.message.seq);
+    // Everything below the first message still waiting in any lane has been sent or
+    // skipped; with every lane drained, everything up to the room's last seq has.
+    let upto = (0..3)
+        .filter_map(|lane| {
+            rings[lane]
+                .range_from(next[lane])
+                .next()
+                .map(|m| m.message.seq - 1)
+        })
+        .min()
+        .unwrap_or(last_seq);
     let skipped = Skipped {
         system: skipped[0],
         high: skipped[1],
         low: skipped[2],
     };
-    let frame = encode_batch(codec, room, picked.into_iter().map(|m| m.as_ref()), skipped);
+    let frame = encode_batch(
+        codec,
+        room,
+        picked.into_iter().map(|m| m.as_ref()),
+        skipped,
+        upto,
+    );
     (frame, next)
 }

@@ -289,6 +289,26 @@ fn capped_batches_send_system_first_then_high_then_low() {
 }
 
 #[test]
+fn each_batch_says_up_to_which_seq_a_client_may_resume() {
+    let s = settings(|s| s.batch.max_messages = 3);
+    let mut room = room_with(s, 1, DeliveryMode::Push);
+    insert_all(&mut room, "l1 l2 h3 l4 s5 h6 s7", 0);
+    let mut uptos = Vec::new();
+    for t in 0..3 {
+        let mut out = Recorder::default();
+        room.flush(t * 20, &mut out);
+        for (_, frame) in out.frames {
+            if let ServerFrame::Batch { upto, .. } = frame {
+                uptos.push(upto);
+            }
+        }
+    }
+    // After [3 5 7], l1 is the oldest waiting: resume from 0. After [1 2 6], l4 waits:
+    // resume from 3. After [4], nothing waits: resume from the room's last seq.
+    assert_eq!(uptos, [Some(0), Some(3), Some(7)]);
+}
+
+#[test]
 fn a_refused_delivery_keeps_the_cursor() {
     let mut room = room_with(RoomSettings::default(), 1, DeliveryMode::Push);
     insert_all(&mut room, "h1 h2", 0);

@@ -24,7 +24,10 @@ enum Step {
         msgs: &'static [(u64, Priority)],
         resumed: bool,
     },
+    /// A `batch` without `upto` (an older server).
     Batch(&'static [(u64, Priority)]),
+    /// A `batch` with the server's `upto`.
+    BatchUpto(&'static [(u64, Priority)], u64),
     /// `pulled` for a pull from `since`; `auto` filters like an automatic pull.
     Pulled {
         since: u64,
@@ -78,7 +81,8 @@ fn play(steps: &[Step]) -> (Vec<Vec<u64>>, Option<u64>, Option<u64>) {
                 msgs: to_messages(msgs),
                 resumed,
             }),
-            Batch(msgs) => book.apply_batch("r", to_messages(msgs)),
+            Batch(msgs) => book.apply_batch("r", to_messages(msgs), None),
+            BatchUpto(msgs, upto) => book.apply_batch("r", to_messages(msgs), Some(upto)),
             Pulled {
                 since,
                 seq,
@@ -142,6 +146,28 @@ fn batches_are_deduplicated_by_seq_not_by_order() {
         &[&[], &[12, 14], &[11, 13], &[], &[15]],
         Some(15),
         Some(15),
+    );
+}
+
+#[test]
+fn a_batch_upto_sets_the_resume_position_exactly() {
+    // The server says everything up to 11 was sent or skipped; 12 and 14 ran ahead.
+    check(
+        &[joined(10, &[]), BatchUpto(&[(12, High), (14, High)], 11)],
+        &[&[], &[12, 14]],
+        Some(14),
+        Some(12),
+    );
+    // Once every lane drained, upto is the room's last seq.
+    check(
+        &[
+            joined(10, &[]),
+            BatchUpto(&[(12, High), (14, High)], 10),
+            BatchUpto(&[(11, Low), (13, Low)], 14),
+        ],
+        &[&[], &[12, 14], &[11, 13]],
+        Some(14),
+        Some(14),
     );
 }
 
@@ -317,7 +343,7 @@ fn pulls_in_notify_mode_settle_and_pulls_in_push_mode_do_not() {
 #[test]
 fn frames_for_rooms_not_joined_are_dropped() {
     let mut book = RoomBook::default();
-    assert_eq!(book.apply_batch("gone", vec![message(1, High)]), None);
+    assert_eq!(book.apply_batch("gone", vec![message(1, High)], None), None);
     assert_eq!(
         book.apply_pulled("gone", 0, 1, vec![message(1, High)], true),
         None
