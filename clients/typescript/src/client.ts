@@ -8,7 +8,7 @@
  * Connection life: `idle` → `connecting` (socket opening, waiting for `hello`) → `open`.
  * A loss with a reconnect close code goes to `waiting` (backoff) and back to
  * `connecting`; on the next `hello` every joined room is joined again with
- * `since = lastSeq(room)`. A close code that says "do not reconnect", `close()`, or too
+ * `since` = the room's settled position (the last batch's `upto`). A close code that says "do not reconnect", `close()`, or too
  * many failed attempts in a row end in `closed`.
  * @module
  */
@@ -129,7 +129,7 @@ export interface DisconnectedEvent {
 
 export interface ReconnectedEvent {
   hello: Hello;
-  /** Rooms joined again from their `lastSeq`. */
+  /** Rooms joined again from their settled position. */
   resumed: string[];
   /** Rooms the server refused to join again; they are no longer joined. */
   failed: { room: string; error: ThrongError }[];
@@ -271,10 +271,11 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
   /**
    * Joins `room` and resolves with the server's `joined` reply. The reply's messages also
    * go out as a `messages` event (source `joined`), like every message the client gets.
-   * Joining a room already joined resumes it from `lastSeq(room)`.
+   * Joining a room already joined resumes it from its settled position (see
+   * `RoomTracker.resumeSince`).
    */
   join(room: string, options: JoinOptions = {}): Promise<Joined> {
-    const since = this.rooms.lastSeq(room);
+    const since = this.rooms.resumeSince(room);
     const frame: RequestFrame<"join"> = { type: "join", room, mode: options.mode ?? "push" };
     if (since !== undefined) frame.since = since;
     return this.request("join", frame, room);
@@ -571,7 +572,7 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
     this.emit("messages", event);
   }
 
-  /** Joins every tracked room again from its `lastSeq`, then emits `reconnected`. */
+  /** Joins every tracked room again from its settled position, then emits `reconnected`. */
   private async resume(hello: Hello): Promise<void> {
     const generation = this.generation;
     this.rooms.resetPulls();
