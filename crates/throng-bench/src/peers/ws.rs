@@ -131,7 +131,7 @@ impl DrainedPublisher {
                         },
                         incoming = next_message(&mut websocket) => match incoming? {
                             Some(message) => {
-                                let reply = data_bytes(&message).and_then(|frame| answer(frame));
+                                let reply = data_bytes(&message).and_then(&answer);
                                 if let Some(reply) = reply {
                                     websocket.send(reply).await?;
                                 }
