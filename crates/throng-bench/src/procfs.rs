@@ -124,6 +124,19 @@ pub fn parse_proc_stat_cpu(stat: &str) -> Result<CpuTimes, ProcError> {
     })
 }
 
+/// The 1-minute load average, the first field of `/proc/loadavg`.
+pub fn parse_loadavg(loadavg: &str) -> Result<f64, ProcError> {
+    loadavg
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format_error("loadavg", "no number"))
+}
+
+pub fn load_average() -> Result<f64, ProcError> {
+    parse_loadavg(&read("/proc/loadavg")?)
+}
+
 /// `MemTotal` in bytes from `/proc/meminfo`.
 pub fn parse_meminfo_total_bytes(meminfo: &str) -> Result<u64, ProcError> {
     let line = meminfo
@@ -304,6 +317,13 @@ mod tests {
         );
         assert!(parse_proc_stat_cpu("cpu0 1 2 3 4\n").is_err());
         assert!(parse_proc_stat_cpu("cpu  1 2\n").is_err());
+    }
+
+    #[test]
+    fn loadavg_first_field() {
+        assert_eq!(parse_loadavg("6.74 6.30 6.04 11/181 22153\n"), Ok(6.74));
+        assert!(parse_loadavg("").is_err());
+        assert!(parse_loadavg("x 1 2").is_err());
     }
 
     #[test]

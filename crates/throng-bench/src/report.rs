@@ -71,6 +71,9 @@ pub struct Report {
     /// True when the load generator, not the server, limited the run.
     pub loadgen_saturated: bool,
     pub machine: Machine,
+    /// The machine's 1-minute load average when the run started.
+    #[serde(default)]
+    pub load_average_before: Option<f64>,
     /// Errors seen (a sample), to explain failed connections or refusals.
     pub errors: Vec<String>,
 }
@@ -127,6 +130,13 @@ pub struct LoadGenerator {
     pub coordinator_cpu_cores: f64,
     /// Whole-machine CPU use while publishing, as a share of all cores.
     pub machine_cpu_busy_share: f64,
+    /// The server's CPU while publishing, in cores.
+    #[serde(default)]
+    pub server_cpu_cores: f64,
+    /// CPU used meanwhile by everything else on the machine (neither the server nor the
+    /// load generator), in cores: other tenants of a shared machine.
+    #[serde(default)]
+    pub other_cpu_cores: f64,
     /// Mean latency of the last third of the run over the first third's; well above 1
     /// means receivers fell further behind as the run went on.
     pub latency_growth: Option<f64>,
@@ -269,13 +279,36 @@ impl Report {
         let g = &self.load_generator;
         let _ = writeln!(
             out,
-            "  load gen      {} workers, busiest {:.2} cores, coordinator {:.2} cores, machine {:.0}% busy{}",
+            "  load gen      {} workers, busiest {:.2} cores, coordinator {:.2} cores{}",
             g.workers,
             g.max_worker_cpu_cores,
             g.coordinator_cpu_cores,
-            g.machine_cpu_busy_share * 100.0,
             if g.in_process { " (in process)" } else { "" }
         );
+        let _ = writeln!(
+            out,
+            "  machine       {:.0}% busy: server {:.2} cores, other processes {:.2} cores{}",
+            g.machine_cpu_busy_share * 100.0,
+            g.server_cpu_cores,
+            g.other_cpu_cores,
+            self.load_average_before.map_or(String::new(), |l| format!(
+                ", load average {l:.2} before the run"
+            ))
+        );
+        if let Some(growth) = g.latency_growth.filter(|g| *g >= 2.0) {
+            let _ = writeln!(
+                out,
+                "  NOTE: receive latency grew {growth:.1}x from the first third of the run to the last: \
+                 deliveries fell behind (see the CPU figures for who was short)"
+            );
+        }
+        if g.other_cpu_cores >= 0.3 {
+            let _ = writeln!(
+                out,
+                "  NOTE: other processes used {:.2} cores during the run: figures are contended",
+                g.other_cpu_cores
+            );
+        }
         if self.loadgen_saturated {
             let _ = writeln!(
                 out,

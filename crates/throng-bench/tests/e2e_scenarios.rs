@@ -167,8 +167,8 @@ fn live_room_delivers_every_message_in_every_lane() {
     assert_eq!(report.deliveries, report.published.total * 300);
     assert_eq!(report.target, "throng");
     assert_eq!(report.params["members"], serde_json::json!(300));
-    // 40 msg/s with the default per-user limit of 20: spread over three publishers.
-    assert_eq!(report.params["senders"], serde_json::json!(3));
+    // 40 msg/s with the default per-user limit of 20: four publishers at 10 msg/s each.
+    assert_eq!(report.params["senders"], serde_json::json!(4));
 }
 
 #[test]
