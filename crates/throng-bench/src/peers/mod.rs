@@ -100,3 +100,62 @@ fn client_id(role: &str, index: usize) -> String {
     let serial = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
     format!("tb-{role}-{}-{index}-{serial}", std::process::id())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(port: Option<u16>) -> PeerSpec {
+        PeerSpec {
+            host: "127.0.0.1".to_owned(),
+            port,
+            pid: Some(42),
+        }
+    }
+
+    #[test]
+    fn every_listed_peer_builds_a_target_of_that_name() {
+        for name in NAMES {
+            let target = target(name, &spec(None)).unwrap();
+            assert_eq!(target.name(), *name);
+            assert_eq!(target.server_pid(), Some(42));
+            assert!(default_port(name).is_some());
+        }
+        assert!(target("soketi", &spec(None)).is_err());
+        assert_eq!(default_port("soketi"), None);
+    }
+
+    #[test]
+    fn room_names_are_held_to_characters_every_protocol_accepts() {
+        let cases = [
+            ("bench-18c2f3a", true),
+            ("bench-18c2f3a-12", true),
+            ("Room_1", true),
+            ("", false),
+            ("a b", false),
+            ("a/b", false),
+            ("a.b", false),
+            ("a+b", false),
+            ("a#", false),
+            ("a?x=1", false),
+            ("é", false),
+        ];
+        for (room, acceptable) in cases {
+            assert_eq!(check_room_name(room).is_ok(), acceptable, "room {room:?}");
+        }
+        assert!(check_room_name(&"r".repeat(128)).is_ok());
+        assert!(check_room_name(&"r".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn client_ids_differ_between_connections_with_the_same_index() {
+        let first = client_id("sub", 7);
+        let second = client_id("sub", 7);
+        assert_ne!(first, second);
+        assert!(first.starts_with("tb-sub-"), "{first}");
+        assert!(
+            check_room_name(&first).is_ok(),
+            "usable as an XMPP nick and MQTT id: {first}"
+        );
+    }
+}
