@@ -175,10 +175,15 @@ peers_status() {
     peers_report "$(cat "$run/sampled_pid")" "$(cat "$run/port")"
 }
 
+# Stops the spawned process, then the sampled one if it is another that outlived it
+# (ejabberd's VM runs under a shell that does not pass signals on).
 peers_stop() {
     local run="$1"
     peers_stop_pid_file "$run/pid"
-    rm -f "$run/sampled_pid" "$run/port"
+    if [[ -f "$run/sampled_pid" ]]; then
+        peers_stop_pid_file "$run/sampled_pid"
+    fi
+    rm -f "$run/port"
 }
 
 # The sockudo binary: on PATH, or where `cargo install` puts it.

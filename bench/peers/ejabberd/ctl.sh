@@ -46,8 +46,11 @@ start)
     peers_started "$run" "$port" "$beam_pid"
     ;;
 stop)
+    # A clean stop through ejabberdctl first; when the node is too busy to answer, the
+    # VM gets TERM (which Erlang handles as a clean stop too), then KILL.
     if peers_pid_alive "$run/pid"; then
-        "${as_ejabberd[@]}" ejabberdctl "${ejabberdctl_args[@]}" stop >&2 || true
+        "${as_ejabberd[@]}" ejabberdctl "${ejabberdctl_args[@]}" stop >>"$run/log" 2>&1 ||
+            peers_log "ejabberdctl stop failed (see $run/log); stopping the VM by signal"
     fi
     peers_stop "$run"
     ;;
