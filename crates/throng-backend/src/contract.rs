@@ -169,3 +169,54 @@ pub async fn store(store: Arc<dyn Store>) {
     assert_eq!(store.get_room("b").await.unwrap(), None);
     assert_eq!(store.room_count().await.unwrap(), 2);
 }
+
+/// [`Store`] moderation entries: put replaces by (kind, room, user), global entries are
+/// distinct from room ones, delete reports whether there was one, all returns everything.
+pub async fn store_sanctions(store: Arc<dyn Store>) {
+    use throng_room::moderation::{ListKind, Sanction};
+    let entry = |kind, room: Option<&str>, user: &str, until| Sanction {
+        kind,
+        room: room.map(str::to_owned),
+        user: user.to_owned(),
+        until,
+        reason: Some("spam".into()),
+        by: "@server".into(),
+        created_at: 5,
+    };
+    store
+        .put_sanction(&entry(ListKind::Mute, Some("r"), "u", Some(10)))
+        .await
+        .unwrap();
+    store
+        .put_sanction(&entry(ListKind::Mute, Some("r"), "u", None))
+        .await
+        .unwrap();
+    store
+        .put_sanction(&entry(ListKind::Mute, None, "u", Some(7)))
+        .await
+        .unwrap();
+    store
+        .put_sanction(&entry(ListKind::RoomMute, Some("r"), "", None))
+        .await
+        .unwrap();
+    let mut all = store.all_sanctions().await.unwrap();
+    all.sort_by_key(|s| (s.kind.as_str(), s.room.clone(), s.user.clone()));
+    assert_eq!(
+        all,
+        [
+            entry(ListKind::Mute, None, "u", Some(7)),
+            entry(ListKind::Mute, Some("r"), "u", None),
+            entry(ListKind::RoomMute, Some("r"), "", None)
+        ],
+        "a second put replaced the first; global and room entries are distinct"
+    );
+    assert!(store
+        .delete_sanction(ListKind::Mute, None, "u")
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_sanction(ListKind::Mute, None, "u")
+        .await
+        .unwrap());
+    assert_eq!(store.all_sanctions().await.unwrap().len(), 2);
+}

@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use throng_protocol::{Message, Priority};
+use throng_room::moderation::{ListKind, Sanction};
 use throng_room::RoomSettings;
 use tokio::sync::broadcast;
 
@@ -141,6 +142,17 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_room(&self, id: &str) -> Result<bool, BackendError>;
     /// How many rooms exist.
     async fn room_count(&self) -> Result<u64, BackendError>;
+    /// Adds or replaces a moderation entry (same kind, room and user).
+    async fn put_sanction(&self, sanction: &Sanction) -> Result<(), BackendError>;
+    /// Removes a moderation entry; Ok(false) if there was none.
+    async fn delete_sanction(
+        &self,
+        kind: ListKind,
+        room: Option<&str>,
+        user: &str,
+    ) -> Result<bool, BackendError>;
+    /// Every moderation entry, expired or not (a node loads them at start).
+    async fn all_sanctions(&self) -> Result<Vec<Sanction>, BackendError>;
     /// Rooms ordered by id, starting after `after`, at most `limit`.
     async fn list_rooms(
         &self,

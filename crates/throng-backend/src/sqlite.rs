@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
+use throng_room::moderation::{ListKind, Sanction};
 use throng_room::RoomSettings;
 
 pub struct SqliteStore {
@@ -119,6 +120,69 @@ impl Store for SqliteStore {
         Ok(count as u64)
     }
 
+    async fn put_sanction(&self, sanction: &Sanction) -> Result<(), BackendError> {
+        sqlx::query(
+            "INSERT INTO sanctions (kind, room, user_id, until, reason, by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT(kind, room, user_id) DO UPDATE SET until = excluded.until, reason = excluded.reason, \
+             by = excluded.by, created_at = excluded.created_at",
+        )
+        .bind(sanction.kind.as_str())
+        .bind(sanction.room.as_deref().unwrap_or(""))
+        .bind(&sanction.user)
+        .bind(sanction.until.map(|u| u as i64))
+        .bind(&sanction.reason)
+        .bind(&sanction.by)
+        .bind(sanction.created_at as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn delete_sanction(
+        &self,
+        kind: ListKind,
+        room: Option<&str>,
+        user: &str,
+    ) -> Result<bool, BackendError> {
+        let result =
+            sqlx::query("DELETE FROM sanctions WHERE kind = ? AND room = ? AND user_id = ?")
+                .bind(kind.as_str())
+                .bind(room.unwrap_or(""))
+                .bind(user)
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn all_sanctions(&self) -> Result<Vec<Sanction>, BackendError> {
+        let rows =
+            sqlx::query("SELECT kind, room, user_id, until, reason, by, created_at FROM sanctions")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind").map_err(unavailable)?;
+                let room: String = row.try_get("room").map_err(unavailable)?;
+                let until: Option<i64> = row.try_get("until").map_err(unavailable)?;
+                let created_at: i64 = row.try_get("created_at").map_err(unavailable)?;
+                Ok(Sanction {
+                    kind: ListKind::parse(&kind).ok_or_else(|| {
+                        BackendError::Corrupt(format!("unknown sanction kind {kind:?}"))
+                    })?,
+                    room: (!room.is_empty()).then_some(room),
+                    user: row.try_get("user_id").map_err(unavailable)?,
+                    until: until.map(|u| u as u64),
+                    reason: row.try_get("reason").map_err(unavailable)?,
+                    by: row.try_get("by").map_err(unavailable)?,
+                    created_at: created_at as u64,
+                })
+            })
+            .collect()
+    }
+
     async fn list_rooms(
         &self,
         after: Option<&str>,
@@ -145,6 +209,7 @@ mod tests {
     #[tokio::test]
     async fn sqlite_store_passes_the_contract() {
         contract::store(Arc::new(SqliteStore::in_memory().await.unwrap())).await;
+        contract::store_sanctions(Arc::new(SqliteStore::in_memory().await.unwrap())).await;
     }
 
     #[tokio::test]

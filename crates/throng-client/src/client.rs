@@ -10,7 +10,7 @@ use crate::transport;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use throng_protocol::{DeliveryMode, Priority};
+use throng_protocol::{DeliveryMode, ModerateAction, Priority};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -182,6 +182,30 @@ impl Client {
     }
 
     /// Sends `ping` and returns the round trip time.
+    /// A moderator's action on `room` (the token needs the `moderator` role). `user` is
+    /// the target (none for `MuteRoom`/`UnmuteRoom`); `duration` bounds mutes, bans and
+    /// list entries (none: until lifted).
+    pub async fn moderate(
+        &self,
+        room: &str,
+        action: ModerateAction,
+        user: Option<&str>,
+        duration: Option<Duration>,
+        reason: Option<&str>,
+    ) -> Result<(), ClientError> {
+        let request = Request::Moderate {
+            room: room.to_owned(),
+            action,
+            user: user.map(str::to_owned),
+            duration_s: duration.map(|d| d.as_secs()),
+            reason: reason.map(str::to_owned),
+        };
+        match self.request(request).await? {
+            Reply::Moderated => Ok(()),
+            other => Err(unexpected("moderate", &other)),
+        }
+    }
+
     pub async fn ping(&self) -> Result<Duration, ClientError> {
         let started = Instant::now();
         match self.request(Request::Ping).await? {

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use throng_protocol::{
-    ClientFrame, CloseCode, DeliveryMode, Message, Priority, ServerFrame, Skipped,
+    ClientFrame, CloseCode, DeliveryMode, Message, ModerateAction, Priority, ServerFrame, Skipped,
 };
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::time::Instant;
@@ -103,6 +103,13 @@ pub(crate) enum Request {
         limit: Option<u32>,
     },
     Ping,
+    Moderate {
+        room: String,
+        action: ModerateAction,
+        user: Option<String>,
+        duration_s: Option<u64>,
+        reason: Option<String>,
+    },
 }
 
 impl Request {
@@ -113,6 +120,7 @@ impl Request {
             Request::Send { .. } => RequestKind::Send,
             Request::Pull { .. } => RequestKind::Pull,
             Request::Ping => RequestKind::Ping,
+            Request::Moderate { .. } => RequestKind::Moderate,
         }
     }
 
@@ -146,6 +154,20 @@ impl Request {
                 limit,
             },
             Request::Ping => ClientFrame::Ping { id },
+            Request::Moderate {
+                room,
+                action,
+                user,
+                duration_s,
+                reason,
+            } => ClientFrame::Moderate {
+                id,
+                room,
+                action,
+                user,
+                duration_s,
+                reason,
+            },
         }
     }
 }
@@ -158,6 +180,7 @@ pub(crate) enum Reply {
     Sent(Sent),
     Pulled(Pulled),
     Pong,
+    Moderated,
 }
 
 pub(crate) type ReplySender = oneshot::Sender<Result<Reply, ClientError>>;
@@ -546,7 +569,7 @@ impl ConnectionTask {
                             None
                         }
                         Request::Pull { since, .. } => Some(*since),
-                        Request::Send { .. } | Request::Ping => None,
+                        Request::Send { .. } | Request::Ping | Request::Moderate { .. } => None,
                     }
                 };
                 let kind = request.kind();
@@ -771,6 +794,9 @@ impl ConnectionTask {
             (Waiter::App { reply, .. }, ServerFrame::Pong { .. }) => {
                 let _ = reply.send(Ok(Reply::Pong));
             }
+            (Waiter::App { reply, .. }, ServerFrame::Moderated { .. }) => {
+                let _ = reply.send(Ok(Reply::Moderated));
+            }
             (waiter, frame) => {
                 // `RequestKind::accepts` lets no other pair through.
                 tracing::warn!(
@@ -809,6 +835,23 @@ impl ConnectionTask {
                 } else {
                     self.emit(Event::Notify { room, seq });
                 }
+            }
+            ServerFrame::Moderation {
+                room,
+                action,
+                user,
+                until,
+                reason,
+                by,
+            } => {
+                self.emit(Event::Moderation {
+                    room,
+                    action,
+                    user,
+                    until,
+                    reason,
+                    by,
+                });
             }
             ServerFrame::Left { id, room, reason } => {
                 self.shared.rooms().remove(&room);
@@ -866,7 +909,10 @@ impl ConnectionTask {
                     max_frame_bytes,
                 };
             }
-            ServerFrame::Sent { .. } | ServerFrame::Pulled { .. } | ServerFrame::Pong { .. } => {
+            ServerFrame::Sent { .. }
+            | ServerFrame::Pulled { .. }
+            | ServerFrame::Pong { .. }
+            | ServerFrame::Moderated { .. } => {
                 // Replies to requests nobody waits for any more (timed out), or our
                 // heartbeat's pong.
             }

@@ -1,7 +1,9 @@
 //! What the SDK hands the app: the event stream and the replies of requests.
 
 use std::time::Duration;
-use throng_protocol::{CloseCode, DeliveryMode, ErrorCode, LeaveReason, Message, Skipped};
+use throng_protocol::{
+    CloseCode, DeliveryMode, ErrorCode, LeaveReason, Message, ModerateAction, Skipped,
+};
 use tokio::sync::mpsc;
 
 /// Something that happened on the connection, in the order it happened.
@@ -23,6 +25,18 @@ pub enum Event {
     /// The client is no longer in the room: the room was deleted, or (notify mode) the
     /// client left too many notifies unpulled. The SDK forgets the room.
     Left { room: String, reason: LeaveReason },
+    /// A moderator acted on this user (`user` is this client's user) or on the whole
+    /// room (`user` absent); `room` is absent for actions across all rooms. Removal
+    /// (kick, ban, blacklist) is followed by [`Event::Left`].
+    Moderation {
+        room: Option<String>,
+        action: ModerateAction,
+        user: Option<String>,
+        /// When it ends (Unix ms); absent means until lifted.
+        until: Option<u64>,
+        reason: Option<String>,
+        by: String,
+    },
     /// An `error` frame that answers none of the app's requests: a refused frame sent with
     /// [`crate::Client::send_raw`], or a join the SDK made to resume the room `room`
     /// after a reconnect (the SDK then forgets that room).

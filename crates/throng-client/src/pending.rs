@@ -21,6 +21,7 @@ pub enum RequestKind {
     Send,
     Pull,
     Ping,
+    Moderate,
 }
 
 impl RequestKind {
@@ -35,6 +36,7 @@ impl RequestKind {
                 | (RequestKind::Send, ServerFrame::Sent { .. })
                 | (RequestKind::Pull, ServerFrame::Pulled { .. })
                 | (RequestKind::Ping, ServerFrame::Pong { .. })
+                | (RequestKind::Moderate, ServerFrame::Moderated { .. })
         )
     }
 
@@ -45,6 +47,7 @@ impl RequestKind {
             RequestKind::Send => "send",
             RequestKind::Pull => "pull",
             RequestKind::Ping => "ping",
+            RequestKind::Moderate => "moderate",
         }
     }
 }
@@ -58,8 +61,12 @@ pub fn reply_id(frame: &ServerFrame) -> Option<u32> {
         | ServerFrame::Sent { id, .. }
         | ServerFrame::Pulled { id, .. }
         | ServerFrame::Pong { id, .. }
+        | ServerFrame::Moderated { id, .. }
         | ServerFrame::Error { id, .. } => *id,
-        ServerFrame::Hello { .. } | ServerFrame::Batch { .. } | ServerFrame::Notify { .. } => None,
+        ServerFrame::Hello { .. }
+        | ServerFrame::Batch { .. }
+        | ServerFrame::Notify { .. }
+        | ServerFrame::Moderation { .. } => None,
     }
 }
 

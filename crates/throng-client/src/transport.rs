@@ -170,6 +170,8 @@ pub(crate) fn frame_name(frame: &ServerFrame) -> &'static str {
         ServerFrame::Pulled { .. } => "pulled",
         ServerFrame::Pong { .. } => "pong",
         ServerFrame::Error { .. } => "error",
+        ServerFrame::Moderated { .. } => "moderated",
+        ServerFrame::Moderation { .. } => "moderation",
     }
 }
 

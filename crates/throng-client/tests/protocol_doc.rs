@@ -7,7 +7,7 @@ use throng_protocol::{ClientFrame, CloseCode, Codec, ErrorCode, Message, ServerF
 
 const DOC: &str = include_str!("../../../docs/protocol.md");
 
-const CLIENT_TYPES: [&str; 5] = ["join", "leave", "send", "pull", "ping"];
+const CLIENT_TYPES: [&str; 6] = ["join", "leave", "send", "pull", "ping", "moderate"];
 
 /// Every JSON value in the doc's ```json blocks (a block may hold several).
 fn json_examples() -> Vec<Value> {

@@ -83,6 +83,9 @@ pub struct LimitsConfig {
     pub user_rate_per_sec: u32,
     /// Token-bucket capacity for the per-user rate.
     pub user_burst: u32,
+    /// Moderation entries (mutes, bans, list entries) active at once; past it, new ones
+    /// are refused until some expire or are lifted.
+    pub max_moderation_entries: u32,
 }
 
 /// Live-room policy.
@@ -205,6 +208,7 @@ impl Default for LimitsConfig {
             max_rooms_per_connection: 16,
             user_rate_per_sec: 20,
             user_burst: 40,
+            max_moderation_entries: 1_000_000,
         }
     }
 }

@@ -193,7 +193,13 @@ impl Config {
             1,
             100_000,
         )?;
-        check_range("limits.user_burst", limits.user_burst, 1, 1_000_000)
+        check_range("limits.user_burst", limits.user_burst, 1, 1_000_000)?;
+        check_range(
+            "limits.max_moderation_entries",
+            limits.max_moderation_entries,
+            1,
+            100_000_000,
+        )
     }
 
     fn validate_rooms(&self) -> Result<(), ConfigError> {

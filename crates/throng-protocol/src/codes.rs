@@ -59,6 +59,16 @@ codes!(ErrorCode {
     INVALID_VALUE = 208, "invalid_value";
     /// The room is full (`max_members` reached).
     ROOM_FULL = 300, "room_full";
+    /// The user is muted in this room or in all rooms; the message says until when.
+    MUTED = 301, "muted";
+    /// The user is banned from this room or from all rooms; the message says until when.
+    BANNED = 302, "banned";
+    /// The user is on the room's blacklist and may not join.
+    BLACKLISTED = 303, "blacklisted";
+    /// The whole room is muted (only whitelisted users may send).
+    ROOM_MUTED = 304, "room_muted";
+    /// The message contains words the server's content filter refuses.
+    FILTERED = 305, "filtered";
 });
 
 impl fmt::Display for ErrorCode {

@@ -150,6 +150,21 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
     },
+    /// A moderator's action on a room (needs the `moderator` role in the token).
+    Moderate {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        room: String,
+        action: ModerateAction,
+        /// The target user; absent for `mute_room` and `unmute_room`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        /// How long a mute, ban or list entry lasts; absent means until lifted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_s: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// Application-level heartbeat; the server answers `pong`.
     Ping {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,6 +184,7 @@ impl ClientFrame {
             | ClientFrame::Leave { id, .. }
             | ClientFrame::Send { id, .. }
             | ClientFrame::Pull { id, .. }
+            | ClientFrame::Moderate { id, .. }
             | ClientFrame::Ping { id } => *id,
         }
     }
@@ -179,9 +195,45 @@ impl ClientFrame {
             ClientFrame::Join { room, .. }
             | ClientFrame::Leave { room, .. }
             | ClientFrame::Send { room, .. }
-            | ClientFrame::Pull { room, .. } => Some(room),
+            | ClientFrame::Pull { room, .. }
+            | ClientFrame::Moderate { room, .. } => Some(room),
             ClientFrame::Ping { .. } => None,
         }
+    }
+}
+
+/// What a moderator (or the server API) does to a room or one of its members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModerateAction {
+    Mute,
+    Unmute,
+    /// Remove the user now and refuse their joins until the ban ends.
+    Ban,
+    Unban,
+    /// Remove the user now; they may join again.
+    Kick,
+    MuteRoom,
+    UnmuteRoom,
+    Whitelist,
+    Unwhitelist,
+    /// Remove the user now and refuse their joins until taken off the blacklist.
+    Blacklist,
+    Unblacklist,
+}
+
+impl ModerateAction {
+    /// Whether the action removes the user from the room at once.
+    pub fn removes(self) -> bool {
+        matches!(
+            self,
+            ModerateAction::Ban | ModerateAction::Kick | ModerateAction::Blacklist
+        )
+    }
+
+    /// Whether the action concerns one user (else the whole room).
+    pub fn targets_user(self) -> bool {
+        !matches!(self, ModerateAction::MuteRoom | ModerateAction::UnmuteRoom)
     }
 }
 
@@ -195,6 +247,10 @@ pub enum LeaveReason {
     RoomDeleted,
     /// Notify-pull mode: the client left too many notifies unpulled.
     NotPulling,
+    /// A moderator removed the user; they may join again.
+    Kicked,
+    /// A moderator banned (or blacklisted) the user; joins are refused until it ends.
+    Banned,
 }
 
 /// Frames the server sends.
@@ -265,6 +321,30 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<u32>,
         ts: u64,
+    },
+    /// Acknowledges a `moderate` request.
+    Moderated {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        room: String,
+        action: ModerateAction,
+    },
+    /// Something a moderator did that concerns this connection: to its user (`user` is
+    /// this connection's user) or to the whole room (`user` absent). `room` is absent
+    /// for actions across all rooms.
+    Moderation {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        action: ModerateAction,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        /// When it ends (Unix ms); absent means until lifted (or, for a kick, now).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Who did it: a moderator's user id, or `@server` for the server API.
+        by: String,
     },
     Error {
         #[serde(default, skip_serializing_if = "Option::is_none")]

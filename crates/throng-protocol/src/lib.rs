@@ -17,7 +17,9 @@ pub mod frames;
 
 pub use codec::{Codec, DecodeError, EncodedMessage};
 pub use codes::{CloseCode, ErrorCode};
-pub use frames::{ClientFrame, DeliveryMode, LeaveReason, Message, Priority, ServerFrame, Skipped};
+pub use frames::{
+    ClientFrame, DeliveryMode, LeaveReason, Message, ModerateAction, Priority, ServerFrame, Skipped,
+};
 
 /// The WebSocket path clients connect to.
 pub const WS_PATH: &str = "/v1/ws";

@@ -7,9 +7,11 @@
 //! Layout:
 //! - [`room`]: a room on one node: rings, members, cursors, flush decisions, notify-pull.
 //! - [`ring`]: one bounded priority lane with absolute positions.
+//! - [`moderation`]: mutes, bans, whitelist and blacklist, checked on join and send.
 //! - [`rate`]: token buckets for per-user and per-room upstream limits.
 //! - [`settings`]: per-room settings with validated ranges.
 
+pub mod moderation;
 pub mod rate;
 pub mod ring;
 pub mod room;

@@ -263,6 +263,13 @@ impl Room {
         Ok(snapshot)
     }
 
+    /// Marks a member as whitelisted (never dropped by the notify-pull policy) or not.
+    pub fn set_whitelisted(&mut self, conn: ConnId, whitelisted: bool) {
+        if let Some(&idx) = self.member_index.get(&conn) {
+            self.members[idx].whitelisted = whitelisted;
+        }
+    }
+
     /// Removes a connection; returns whether it was a member.
     pub fn leave(&mut self, conn: ConnId) -> bool {
         let Some(idx) = self.member_index.remove(&conn) else {

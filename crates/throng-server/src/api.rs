@@ -4,6 +4,7 @@
 
 use crate::error::{ApiError, ErrorBody};
 use crate::gateway::SERVER_SENDER;
+use crate::moderation::ModerationError;
 use crate::node::Node;
 use crate::rooms::Command;
 use crate::validate;
@@ -16,7 +17,8 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use throng_backend::{Draft, RoomRecord};
-use throng_protocol::Priority;
+use throng_protocol::{ModerateAction, Priority};
+use throng_room::moderation::{ListKind, Sanction};
 use throng_room::RoomSettings;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -28,7 +30,7 @@ use utoipa_axum::routes;
     info(title = "Throng server API", description = "Manage live rooms and publish into them from the app's backend."),
     modifiers(&ApiKeyScheme),
     security(("api_key" = [])),
-    components(schemas(ErrorBody, throng_room::BatchSettings, throng_room::NotifySettings))
+    components(schemas(ErrorBody, throng_room::BatchSettings, throng_room::NotifySettings, ListKind, Sanction))
 )]
 struct ApiDoc;
 
@@ -50,6 +52,11 @@ pub fn router() -> (axum::Router<Arc<Node>>, utoipa::openapi::OpenApi) {
         .routes(routes!(create_room, list_rooms))
         .routes(routes!(get_room, update_room, delete_room))
         .routes(routes!(publish))
+        .routes(routes!(put_room_entry, delete_room_entry))
+        .routes(routes!(list_room_entries, put_room_list, delete_room_list))
+        .routes(routes!(kick))
+        .routes(routes!(put_global_entry, delete_global_entry))
+        .routes(routes!(list_global_entries))
         .split_for_parts()
 }
 
@@ -422,6 +429,274 @@ async fn publish(
     ))
 }
 
+// --- Moderation -------------------------------------------------------------------
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SanctionRequest {
+    /// How long it lasts, in seconds; absent means until lifted.
+    duration_s: Option<u64>,
+    /// Shown to the affected user; at most 512 bytes.
+    reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SanctionList {
+    /// Active entries, ordered by user.
+    entries: Vec<Sanction>,
+}
+
+fn parse_list(list: &str) -> Result<ListKind, ApiError> {
+    ListKind::parse(list).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_list",
+            format!("no list {list:?}; lists are mute, ban, whitelist, blacklist and room_mute"),
+        )
+    })
+}
+
+/// The action that adds to (`add`) or removes from a list.
+fn list_action(kind: ListKind, add: bool) -> ModerateAction {
+    use ModerateAction::*;
+    match (kind, add) {
+        (ListKind::Mute, true) => Mute,
+        (ListKind::Mute, false) => Unmute,
+        (ListKind::Ban, true) => Ban,
+        (ListKind::Ban, false) => Unban,
+        (ListKind::Whitelist, true) => Whitelist,
+        (ListKind::Whitelist, false) => Unwhitelist,
+        (ListKind::Blacklist, true) => Blacklist,
+        (ListKind::Blacklist, false) => Unblacklist,
+        (ListKind::RoomMute, true) => MuteRoom,
+        (ListKind::RoomMute, false) => UnmuteRoom,
+    }
+}
+
+async fn run_action(
+    node: &Node,
+    room: Option<&str>,
+    action: ModerateAction,
+    user: Option<&str>,
+    request: SanctionRequest,
+) -> Result<Option<Sanction>, ApiError> {
+    if let Some(room) = room {
+        check_room_id(room)?;
+    }
+    if request.reason.as_ref().is_some_and(|r| r.len() > 512) {
+        return Err(ApiError::bad_request(
+            "invalid_reason",
+            "reason is at most 512 bytes",
+        ));
+    }
+    let result = node
+        .moderate(crate::moderation::Action {
+            room,
+            action,
+            user,
+            duration: request.duration_s.map(std::time::Duration::from_secs),
+            reason: request.reason.as_deref(),
+            by: SERVER_SENDER,
+        })
+        .await;
+    result.map_err(|e| match e {
+        ModerationError::Backend(e) => ApiError::backend(e),
+        ModerationError::Full(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "moderation_full",
+            e.to_string(),
+        ),
+        ModerationError::NotGlobal => ApiError::bad_request("not_global", e.to_string()),
+        other => ApiError::bad_request("invalid_user", other.to_string()),
+    })
+}
+
+fn entry_response(created: Option<Sanction>) -> Result<Json<Sanction>, ApiError> {
+    created.map(Json).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "no entry was created",
+        )
+    })
+}
+
+/// Add a user to a room's list (`mute`, `ban`, `whitelist`, `blacklist`). A ban or
+/// blacklist entry also removes the user from the room now. The user gets a
+/// `moderation` event.
+#[utoipa::path(put, path = "/v1/rooms/{id}/moderation/{list}/{user}", tag = "moderation",
+    params(("id" = String, Path), ("list" = String, Path, description = "mute | ban | whitelist | blacklist"), ("user" = String, Path)),
+    request_body = SanctionRequest,
+    responses((status = 200, body = Sanction), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn put_room_entry(
+    State(node): State<Arc<Node>>,
+    Path((id, list, user)): Path<(String, String, String)>,
+    ApiJson(request): ApiJson<SanctionRequest>,
+) -> Result<Json<Sanction>, ApiError> {
+    let kind = parse_list(&list)?;
+    if kind == ListKind::RoomMute {
+        return Err(ApiError::bad_request(
+            "invalid_user",
+            "room_mute applies to the whole room: PUT /v1/rooms/{id}/moderation/room_mute",
+        ));
+    }
+    entry_response(
+        run_action(
+            &node,
+            Some(&id),
+            list_action(kind, true),
+            Some(&user),
+            request,
+        )
+        .await?,
+    )
+}
+
+/// Remove a user from a room's list (unmute, unban, …).
+#[utoipa::path(delete, path = "/v1/rooms/{id}/moderation/{list}/{user}", tag = "moderation",
+    params(("id" = String, Path), ("list" = String, Path, description = "mute | ban | whitelist | blacklist"), ("user" = String, Path)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_room_entry(
+    State(node): State<Arc<Node>>,
+    Path((id, list, user)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let kind = parse_list(&list)?;
+    run_action(
+        &node,
+        Some(&id),
+        list_action(kind, false),
+        Some(&user),
+        SanctionRequest::default(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The active entries of a room's list (`room_mute` has at most one).
+#[utoipa::path(get, path = "/v1/rooms/{id}/moderation/{list}", tag = "moderation",
+    params(("id" = String, Path), ("list" = String, Path, description = "mute | ban | whitelist | blacklist | room_mute")),
+    responses((status = 200, body = SanctionList), (status = 404, body = ErrorBody)))]
+async fn list_room_entries(
+    State(node): State<Arc<Node>>,
+    Path((id, list)): Path<(String, String)>,
+) -> Result<Json<SanctionList>, ApiError> {
+    check_room_id(&id)?;
+    let kind = parse_list(&list)?;
+    Ok(Json(SanctionList {
+        entries: node.moderation_list(kind, Some(&id)),
+    }))
+}
+
+/// Mute the whole room (`list` must be `room_mute`): only whitelisted users may send.
+#[utoipa::path(put, path = "/v1/rooms/{id}/moderation/{list}", tag = "moderation",
+    params(("id" = String, Path), ("list" = String, Path, description = "room_mute")),
+    request_body = SanctionRequest,
+    responses((status = 200, body = Sanction), (status = 400, body = ErrorBody)))]
+async fn put_room_list(
+    State(node): State<Arc<Node>>,
+    Path((id, list)): Path<(String, String)>,
+    ApiJson(request): ApiJson<SanctionRequest>,
+) -> Result<Json<Sanction>, ApiError> {
+    if parse_list(&list)? != ListKind::RoomMute {
+        return Err(ApiError::bad_request(
+            "missing_user",
+            format!("add a user: PUT /v1/rooms/{id}/moderation/{list}/{{user}}"),
+        ));
+    }
+    entry_response(run_action(&node, Some(&id), ModerateAction::MuteRoom, None, request).await?)
+}
+
+/// Lift the room mute (`list` must be `room_mute`).
+#[utoipa::path(delete, path = "/v1/rooms/{id}/moderation/{list}", tag = "moderation",
+    params(("id" = String, Path), ("list" = String, Path, description = "room_mute")),
+    responses((status = 204), (status = 400, body = ErrorBody)))]
+async fn delete_room_list(
+    State(node): State<Arc<Node>>,
+    Path((id, list)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    if parse_list(&list)? != ListKind::RoomMute {
+        return Err(ApiError::bad_request(
+            "missing_user",
+            format!("name a user: DELETE /v1/rooms/{id}/moderation/{list}/{{user}}"),
+        ));
+    }
+    run_action(
+        &node,
+        Some(&id),
+        ModerateAction::UnmuteRoom,
+        None,
+        SanctionRequest::default(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove a user from a room now; they may join again.
+#[utoipa::path(post, path = "/v1/rooms/{id}/kick/{user}", tag = "moderation",
+    params(("id" = String, Path), ("user" = String, Path)), request_body = SanctionRequest,
+    responses((status = 204), (status = 400, body = ErrorBody)))]
+async fn kick(
+    State(node): State<Arc<Node>>,
+    Path((id, user)): Path<(String, String)>,
+    ApiJson(request): ApiJson<SanctionRequest>,
+) -> Result<StatusCode, ApiError> {
+    if request.duration_s.is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_duration",
+            "a kick has no duration; ban the user instead",
+        ));
+    }
+    run_action(&node, Some(&id), ModerateAction::Kick, Some(&user), request).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Mute or ban a user in every room (`list` is `mute` or `ban`).
+#[utoipa::path(put, path = "/v1/moderation/{list}/{user}", tag = "moderation",
+    params(("list" = String, Path, description = "mute | ban"), ("user" = String, Path)), request_body = SanctionRequest,
+    responses((status = 200, body = Sanction), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn put_global_entry(
+    State(node): State<Arc<Node>>,
+    Path((list, user)): Path<(String, String)>,
+    ApiJson(request): ApiJson<SanctionRequest>,
+) -> Result<Json<Sanction>, ApiError> {
+    let kind = parse_list(&list)?;
+    entry_response(run_action(&node, None, list_action(kind, true), Some(&user), request).await?)
+}
+
+/// Lift a global mute or ban.
+#[utoipa::path(delete, path = "/v1/moderation/{list}/{user}", tag = "moderation",
+    params(("list" = String, Path, description = "mute | ban"), ("user" = String, Path)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_global_entry(
+    State(node): State<Arc<Node>>,
+    Path((list, user)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let kind = parse_list(&list)?;
+    run_action(
+        &node,
+        None,
+        list_action(kind, false),
+        Some(&user),
+        SanctionRequest::default(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Active global mutes or bans.
+#[utoipa::path(get, path = "/v1/moderation/{list}", tag = "moderation",
+    params(("list" = String, Path, description = "mute | ban")),
+    responses((status = 200, body = SanctionList), (status = 404, body = ErrorBody)))]
+async fn list_global_entries(
+    State(node): State<Arc<Node>>,
+    Path(list): Path<String>,
+) -> Result<Json<SanctionList>, ApiError> {
+    let kind = parse_list(&list)?;
+    Ok(Json(SanctionList {
+        entries: node.moderation_list(kind, None),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -460,7 +735,16 @@ mod tests {
         let paths: Vec<&String> = doc.paths.paths.keys().collect();
         assert_eq!(
             paths,
-            ["/v1/rooms", "/v1/rooms/{id}", "/v1/rooms/{id}/messages"]
+            [
+                "/v1/moderation/{list}",
+                "/v1/moderation/{list}/{user}",
+                "/v1/rooms",
+                "/v1/rooms/{id}",
+                "/v1/rooms/{id}/kick/{user}",
+                "/v1/rooms/{id}/messages",
+                "/v1/rooms/{id}/moderation/{list}",
+                "/v1/rooms/{id}/moderation/{list}/{user}",
+            ]
         );
         let json = serde_json::to_value(&doc).unwrap();
         assert!(json["components"]["schemas"]["RoomSettings"].is_object());

@@ -29,8 +29,12 @@ use tokio::time::Instant;
 /// The user id the server API publishes as.
 pub const SERVER_SENDER: &str = "@server";
 
-/// Role (JWT `roles` claim) that lets a client send `system` priority messages.
+/// Role (JWT `roles` claim) that lets a client send `system` priority messages (and
+/// moderate, and never be dropped by the notify-pull policy).
 pub const SYSTEM_ROLE: &str = "system";
+
+/// Role that lets a client mute, ban, kick and edit a room's lists with `moderate`.
+pub const MODERATOR_ROLE: &str = "moderator";
 
 /// Frames rooms hand to a connection. Replies to the client's own requests do not go
 /// through here: the connection task writes those itself.
@@ -40,8 +44,10 @@ pub enum Outbound {
         message: WsMessage,
         done: Arc<AtomicBool>,
     },
-    /// The connection was removed from a room (deleted, or not pulling).
+    /// The connection was removed from a room (deleted, not pulling, kicked, banned).
     Left { room: Arc<str>, message: WsMessage },
+    /// An event for this connection (a moderation action).
+    Event(WsMessage),
 }
 
 /// The sending side of a connection's outbound queue, held by the rooms it joined.
@@ -180,6 +186,8 @@ struct Connection {
     id: ConnId,
     node: Arc<Node>,
     claims: Claims,
+    /// `claims.sub`, shared with the rooms this connection joins.
+    user: Arc<str>,
     codec: Codec,
     outbox: Outbox,
     rooms: HashMap<Arc<str>, JoinedRoom>,
@@ -205,6 +213,7 @@ async fn run(
     let mut conn = Connection {
         id,
         node: node.clone(),
+        user: Arc::from(claims.sub.as_str()),
         claims,
         codec,
         outbox: Outbox { sender, codec },
@@ -239,6 +248,51 @@ async fn run(
 }
 
 impl Connection {
+    fn has_role(&self, role: &str) -> bool {
+        self.claims.roles.iter().any(|r| r == role)
+    }
+
+    /// A moderator's action from this connection.
+    async fn moderate(
+        &mut self,
+        id: Option<u32>,
+        room: String,
+        action: throng_protocol::ModerateAction,
+        user: Option<String>,
+        duration_s: Option<u64>,
+        reason: Option<String>,
+    ) -> Result<ServerFrame, (ErrorCode, String)> {
+        if !self.has_role(MODERATOR_ROLE) && !self.has_role(SYSTEM_ROLE) {
+            return Err((
+                ErrorCode::FORBIDDEN,
+                format!("moderating needs the {MODERATOR_ROLE:?} role"),
+            ));
+        }
+        validate::room_id(&room)?;
+        if reason.as_ref().is_some_and(|r| r.len() > 512) {
+            return Err((
+                ErrorCode::INVALID_VALUE,
+                "reason is at most 512 bytes".into(),
+            ));
+        }
+        let request = crate::moderation::Action {
+            room: Some(&room),
+            action,
+            user: user.as_deref(),
+            duration: duration_s.map(Duration::from_secs),
+            reason: reason.as_deref(),
+            by: &self.claims.sub,
+        };
+        match self.node.moderate(request).await {
+            Ok(_) => Ok(ServerFrame::Moderated { id, room, action }),
+            Err(crate::moderation::ModerationError::Backend(e)) => Err(unavailable(e)),
+            Err(crate::moderation::ModerationError::Full(e)) => {
+                Err((ErrorCode::UNAVAILABLE, e.to_string()))
+            }
+            Err(e) => Err((ErrorCode::INVALID_VALUE, e.to_string())),
+        }
+    }
+
     fn encode(&self, frame: &ServerFrame) -> WsMessage {
         ws_message(self.codec, self.codec.encode_server(frame))
     }
@@ -278,6 +332,7 @@ impl Connection {
                             }
                             socket.send(message).await
                         }
+                        Outbound::Event(message) => socket.send(message).await,
                     };
                     if written.is_err() {
                         return End::Gone;
@@ -340,6 +395,17 @@ impl Connection {
                 since,
                 limit,
             } => self.pull(id, room, since, limit).await,
+            ClientFrame::Moderate {
+                id,
+                room,
+                action,
+                user,
+                duration_s,
+                reason,
+            } => {
+                self.moderate(id, room, action, user, duration_s, reason)
+                    .await
+            }
             ClientFrame::Ping { id } => Ok(ServerFrame::Pong {
                 id,
                 ts: throng_backend::unix_ms(),
@@ -359,6 +425,9 @@ impl Connection {
         mode: DeliveryMode,
     ) -> Result<ServerFrame, (ErrorCode, String)> {
         validate::room_id(&room)?;
+        if let Err(denied) = self.node.check_join(&room, &self.claims.sub) {
+            return Err(crate::moderation::denied_reply(&room, denied));
+        }
         let already = self.rooms.contains_key(room.as_str());
         let max_rooms = self.node.config.limits.max_rooms_per_connection as usize;
         if !already && self.rooms.len() >= max_rooms {
@@ -386,9 +455,11 @@ impl Connection {
                 RoomLookup::Failed(e) => return Err(unavailable(e)),
             };
             let (reply, answer) = oneshot::channel();
-            let whitelisted = self.claims.roles.iter().any(|r| r == SYSTEM_ROLE);
+            let whitelisted =
+                self.has_role(SYSTEM_ROLE) || self.node.is_whitelisted(&room, &self.claims.sub);
             let command = Command::Join {
                 conn: self.id,
+                user: self.user.clone(),
                 codec: self.codec,
                 mode,
                 since,
@@ -467,8 +538,17 @@ impl Connection {
         let Some(joined) = self.rooms.get(room.as_str()) else {
             return Err(not_joined(&room));
         };
-        let priority = priority.unwrap_or(Priority::High);
-        if priority == Priority::System && !self.claims.roles.iter().any(|r| r == SYSTEM_ROLE) {
+        if let Err(denied) = self.node.check_send(&room, &self.claims.sub) {
+            return Err(crate::moderation::denied_reply(&room, denied));
+        }
+        // Whitelisted users' messages go in the system lane (never dropped, no room rate).
+        let whitelisted = self.node.is_whitelisted(&room, &self.claims.sub);
+        let priority = if whitelisted {
+            Priority::System
+        } else {
+            priority.unwrap_or(Priority::High)
+        };
+        if priority == Priority::System && !whitelisted && !self.has_role(SYSTEM_ROLE) {
             return Err((
                 ErrorCode::FORBIDDEN,
                 format!("system priority needs the {SYSTEM_ROLE:?} role"),

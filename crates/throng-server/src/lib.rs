@@ -16,6 +16,7 @@ pub mod api;
 pub mod error;
 pub mod gateway;
 pub mod metrics;
+pub mod moderation;
 pub mod node;
 pub mod ops;
 pub mod rooms;
@@ -110,6 +111,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local_addr = listener.local_addr()?;
     let node = Arc::new(Node::new(config, backends, verifier, ApiKeys::new(keys)));
+    load_moderation(&node).await?;
+    rooms::spawn_global_listener(node.clone())
+        .await
+        .context("cannot subscribe to global moderation")?;
     let app = router(node.clone());
     let (stop_accepting, mut stop_rx) = watch::channel(false);
     let send_buffer = node.config.gateway.socket_send_buffer_bytes as usize;
@@ -129,6 +134,35 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         stop_accepting,
         serve_task,
     })
+}
+
+/// Loads the moderation lists from the store into the node's index, dropping entries that
+/// expired while the server was down.
+async fn load_moderation(node: &Node) -> anyhow::Result<()> {
+    let now = throng_backend::unix_ms();
+    let sanctions = node
+        .backends
+        .store
+        .all_sanctions()
+        .await
+        .context("cannot load moderation lists")?;
+    let mut index = node.moderation.write().expect("moderation lock poisoned");
+    for sanction in sanctions {
+        if sanction.is_active(now) {
+            index
+                .upsert(sanction, now)
+                .context("more moderation entries than limits.max_moderation_entries")?;
+        } else {
+            let store = node.backends.store.clone();
+            tokio::spawn(async move {
+                let _ = store
+                    .delete_sanction(sanction.kind, sanction.room.as_deref(), &sanction.user)
+                    .await;
+            });
+        }
+    }
+    tracing::info!(entries = index.len(), "moderation lists loaded");
+    Ok(())
 }
 
 /// Socket options of every accepted connection: no Nagle delay (frames are small and

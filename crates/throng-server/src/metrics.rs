@@ -18,6 +18,7 @@ pub const SKIPPED: &str = "throng_messages_dropped_total";
 pub const NOTIFY_DROPS: &str = "throng_notify_members_dropped_total";
 pub const BUS_LAGGED: &str = "throng_bus_lagged_messages_total";
 pub const FLUSH_SECONDS: &str = "throng_flush_seconds";
+pub const MODERATION_ACTIONS: &str = "throng_moderation_actions_total";
 
 pub fn describe() {
     describe_gauge!(CONNECTIONS, "Open WebSocket connections");
@@ -51,6 +52,10 @@ pub fn describe() {
         "Messages a room host lost because it fell behind the bus"
     );
     describe_histogram!(FLUSH_SECONDS, Unit::Seconds, "Time one room flush takes");
+    describe_counter!(
+        MODERATION_ACTIONS,
+        "Moderation actions carried out, by action"
+    );
 }
 
 /// The process-wide Prometheus recorder. Installed once; every server in the process

@@ -24,6 +24,9 @@ pub struct Node {
     /// Every connection task, so a drain can wait for them.
     pub tasks: TaskTracker,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Mutes, bans and room lists, checked on every join and message. A std lock: held
+    /// for a hash lookup, never across an await.
+    pub moderation: std::sync::RwLock<throng_room::moderation::ModerationIndex>,
 }
 
 /// The outcome of looking up a room for a join.
@@ -41,6 +44,7 @@ impl Node {
         verifier: JwtVerifier,
         api_keys: ApiKeys,
     ) -> Node {
+        let max_moderation = config.limits.max_moderation_entries as usize;
         let node_id = format!(
             "{:x}",
             (throng_backend::unix_ms() << 16) ^ u64::from(std::process::id())
@@ -57,6 +61,9 @@ impl Node {
             draining: watch::Sender::new(false),
             tasks: TaskTracker::new(),
             metrics: crate::metrics::prometheus(),
+            moderation: std::sync::RwLock::new(throng_room::moderation::ModerationIndex::new(
+                max_moderation,
+            )),
         }
     }
 

@@ -8,13 +8,16 @@
 
 use crate::gateway::{Outbound, Outbox};
 use crate::metrics as m;
+use crate::moderation::{Control, CONTROL_KIND, GLOBAL_TOPIC};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use throng_backend::{Backends, BusRecv, Subscription};
-use throng_protocol::{Codec, DeliveryMode, EncodedMessage, LeaveReason, ServerFrame};
+use throng_protocol::{
+    Codec, DeliveryMode, EncodedMessage, LeaveReason, ModerateAction, ServerFrame,
+};
 use throng_room::{ConnId, Deliver, Room, RoomCounters, RoomError, RoomSettings, Snapshot};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -29,6 +32,7 @@ pub const COMMAND_QUEUE: usize = 1024;
 pub enum Command {
     Join {
         conn: ConnId,
+        user: Arc<str>,
         codec: Codec,
         mode: DeliveryMode,
         since: Option<u64>,
@@ -47,6 +51,8 @@ pub enum Command {
     },
     Settings(RoomSettings),
     Info(oneshot::Sender<HostInfo>),
+    /// A moderation action across all rooms, forwarded by the node's global listener.
+    Control(Arc<Control>),
     /// The room was destroyed: tell members, then stop.
     Delete,
 }
@@ -147,7 +153,7 @@ impl RoomRegistry {
         drop(hosts);
         let mut room = Room::new(id, settings);
         let start = Instant::now();
-        for message in recent {
+        for message in recent.into_iter().filter(|m| m.kind != CONTROL_KIND) {
             room.insert(Arc::new(EncodedMessage::new((*message).clone())), 0);
         }
         let host = Host {
@@ -173,6 +179,16 @@ impl RoomRegistry {
         metrics::gauge!(m::ROOMS).set(hosts.len() as f64);
     }
 
+    /// Every running host.
+    pub fn all(&self) -> Vec<Arc<RoomHandle>> {
+        self.hosts
+            .lock()
+            .expect("registry lock poisoned")
+            .values()
+            .cloned()
+            .collect()
+    }
+
     /// Stops every host (server shutdown).
     pub fn clear(&self) {
         self.hosts.lock().expect("registry lock poisoned").clear();
@@ -181,6 +197,7 @@ impl RoomRegistry {
 
 /// A member connection as the host sees it.
 struct Link {
+    user: Arc<str>,
     outbox: Outbox,
     /// Set while a batch of this room is queued or being written on the connection;
     /// cleared by the connection's writer once the frame is written.
@@ -276,6 +293,12 @@ impl Host {
                     }
                 }
                 received = subscription.recv() => match received {
+                    BusRecv::Message(message) if message.kind == CONTROL_KIND => {
+                        match serde_json::from_value::<Control>(message.body.clone()) {
+                            Ok(control) => self.apply_control(&control),
+                            Err(e) => tracing::warn!(room = %self.handle.id, error = %e, "malformed control message"),
+                        }
+                    }
                     BusRecv::Message(message) => {
                         let now = self.now();
                         self.room.insert(Arc::new(EncodedMessage::new((*message).clone())), now);
@@ -317,6 +340,7 @@ impl Host {
         match command {
             Command::Join {
                 conn,
+                user,
                 codec,
                 mode,
                 since,
@@ -329,6 +353,7 @@ impl Host {
                     // A rejoin (resume) keeps the existing link, so its busy flag still
                     // covers a batch that may be in flight.
                     self.members.entry(conn).or_insert_with(|| Link {
+                        user,
                         outbox,
                         busy: Arc::new(AtomicBool::new(false)),
                     });
@@ -362,12 +387,80 @@ impl Host {
                     counters: self.room.counters(),
                 });
             }
+            Command::Control(control) => self.apply_control(&control),
             Command::Delete => {
                 self.delete_members();
                 return true;
             }
         }
         false
+    }
+
+    /// Applies a moderation action to the local members it concerns: an event frame to
+    /// each, then removal (kick, ban, blacklist) or a whitelist change.
+    fn apply_control(&mut self, control: &Control) {
+        let frame = ServerFrame::Moderation {
+            room: (!control.global).then(|| self.handle.id.to_string()),
+            action: control.action,
+            user: control.user.clone(),
+            until: control.until,
+            reason: control.reason.clone(),
+            by: control.by.clone(),
+        };
+        let targets: Vec<ConnId> = self
+            .members
+            .iter()
+            .filter(|(_, link)| {
+                control
+                    .user
+                    .as_deref()
+                    .is_none_or(|user| *link.user == *user)
+            })
+            .map(|(conn, _)| *conn)
+            .collect();
+        let mut encoded: [Option<axum::extract::ws::Message>; 2] = [None, None];
+        for conn in &targets {
+            let link = &self.members[conn];
+            let codec = link.outbox.codec();
+            let message = encoded[codec.index()]
+                .get_or_insert_with(|| {
+                    crate::gateway::ws_message(codec, codec.encode_server(&frame))
+                })
+                .clone();
+            // Best effort: a connection whose queue is full learns it from its next request.
+            link.outbox.try_send(Outbound::Event(message));
+        }
+        match control.action {
+            action if action.removes() => {
+                let reason = if action == ModerateAction::Kick {
+                    LeaveReason::Kicked
+                } else {
+                    LeaveReason::Banned
+                };
+                for conn in targets {
+                    if let Some(link) = self.members.remove(&conn) {
+                        let left = ServerFrame::Left {
+                            id: None,
+                            room: self.handle.id.to_string(),
+                            reason,
+                        };
+                        let codec = link.outbox.codec();
+                        link.outbox.try_send(Outbound::Left {
+                            room: self.handle.id.clone(),
+                            message: crate::gateway::ws_message(codec, codec.encode_server(&left)),
+                        });
+                    }
+                    self.room.leave(conn);
+                }
+            }
+            ModerateAction::Whitelist | ModerateAction::Unwhitelist => {
+                for conn in targets {
+                    self.room
+                        .set_whitelisted(conn, control.action == ModerateAction::Whitelist);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn delete_members(&mut self) {
@@ -414,6 +507,41 @@ impl Host {
             }
         }
     }
+}
+
+/// Listens for moderation actions across all rooms and hands them to every room host of
+/// this node (each applies them to its own members, if any).
+pub async fn spawn_global_listener(
+    node: Arc<crate::node::Node>,
+) -> Result<(), throng_backend::BackendError> {
+    let mut subscription = node.backends.bus.subscribe(GLOBAL_TOPIC).await?;
+    tokio::spawn(async move {
+        loop {
+            match subscription.recv().await {
+                BusRecv::Message(message) if message.kind == CONTROL_KIND => {
+                    let control = match serde_json::from_value::<Control>(message.body.clone()) {
+                        Ok(control) => Arc::new(control),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "malformed global control message");
+                            continue;
+                        }
+                    };
+                    for handle in node.rooms.all() {
+                        let _ = handle
+                            .commands
+                            .send(Command::Control(control.clone()))
+                            .await;
+                    }
+                }
+                BusRecv::Message(_) => {}
+                BusRecv::Lagged(n) => {
+                    tracing::warn!(lost = n, "global moderation listener fell behind")
+                }
+                BusRecv::Closed => return,
+            }
+        }
+    });
+    Ok(())
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

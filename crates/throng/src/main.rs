@@ -344,6 +344,11 @@ async fn chat(url: String, token: String, room: String) -> anyhow::Result<()> {
                     break;
                 }
                 Some(Event::ServerError { code, message, .. }) => say!("! {code}: {message}"),
+                Some(Event::Moderation { action, until, reason, by, .. }) => {
+                    let until = until.map(|ms| format!(" until {ms} (Unix ms)")).unwrap_or_default();
+                    let reason = reason.map(|r| format!(": {r}")).unwrap_or_default();
+                    say!("! {by}: {action:?}{until}{reason}");
+                }
                 Some(Event::Notify { .. }) => {}
                 Some(Event::Closed) | None => break,
             },

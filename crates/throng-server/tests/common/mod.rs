@@ -22,6 +22,7 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 pub struct TestServer {
     pub server: Option<RunningServer>,
     pub url: String,
+    config: Config,
     http: reqwest::Client,
     _dir: tempfile::TempDir,
 }
@@ -47,14 +48,29 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut config = test_config(dir.path());
         edit(&mut config);
-        let server = throng_server::start(config).await.expect("server starts");
+        let server = throng_server::start(config.clone())
+            .await
+            .expect("server starts");
         let url = server.url();
         TestServer {
             server: Some(server),
             url,
+            config,
             http: reqwest::Client::new(),
             _dir: dir,
         }
+    }
+
+    /// Drains the server and starts a new one on the same data directory (a restart).
+    pub async fn restart(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.drain().await;
+        }
+        let server = throng_server::start(self.config.clone())
+            .await
+            .expect("server restarts");
+        self.url = server.url();
+        self.server = Some(server);
     }
 
     pub fn token(&self, user: &str) -> String {
