@@ -11,6 +11,7 @@
 //! - [`rate`]: token buckets for per-user and per-room upstream limits.
 //! - [`settings`]: per-room settings with validated ranges.
 
+pub mod attributes;
 pub mod moderation;
 pub mod rate;
 pub mod ring;
@@ -20,6 +21,7 @@ pub mod settings;
 #[cfg(test)]
 mod tests;
 
+pub use attributes::{AttrError, AttributeLimits, RoomAttributes};
 pub use rate::{KeyedLimiter, Refusal, TokenBucket};
 pub use room::{ConnId, Deliver, FlushReport, Room, RoomCounters, RoomError, Snapshot, MAX_PULL};
 pub use settings::{BatchSettings, NotifySettings, RoomSettings, SettingsError};
