@@ -67,6 +67,13 @@ struct Member {
     notify: NotifyState,
 }
 
+/// The size bounds of one batch frame.
+#[derive(Debug, Clone, Copy)]
+struct BatchLimits {
+    max_messages: usize,
+    max_bytes: usize,
+}
+
 /// Members with the same cursor, skip counts and codec get the same batch frame.
 type BatchKey = ([u64; 3], [u64; 3], Codec);
 
@@ -348,7 +355,10 @@ impl Room {
         let mut dropped_frames: [Option<Bytes>; 2] = [None, None];
         let mut to_drop = Vec::new();
         let notify = self.settings.notify.clone();
-        let max_messages = self.settings.batch.max_messages as usize;
+        let limits = BatchLimits {
+            max_messages: self.settings.batch.max_messages as usize,
+            max_bytes: self.settings.batch.max_bytes as usize,
+        };
 
         for member in &mut self.members {
             if member.cursor == heads {
@@ -378,7 +388,7 @@ impl Room {
                             member.cursor,
                             skipped,
                             member.codec,
-                            max_messages,
+                            limits,
                             self.last_seq,
                         )
                     });
@@ -469,15 +479,24 @@ fn build_batch(
     cursor: [u64; 3],
     skipped: [u64; 3],
     codec: Codec,
-    max_messages: usize,
+    limits: BatchLimits,
     last_seq: u64,
 ) -> (Bytes, [u64; 3]) {
     let mut picked: Vec<&Arc<EncodedMessage>> = Vec::new();
+    let mut bytes = 0usize;
     let mut next = cursor;
     for lane in 0..3 {
-        let room_left = max_messages - picked.len();
         let before = picked.len();
-        picked.extend(rings[lane].range_from(cursor[lane]).take(room_left));
+        for message in rings[lane].range_from(cursor[lane]) {
+            let size = message.bytes(codec).len() + 1;
+            let full = picked.len() >= limits.max_messages
+                || (!picked.is_empty() && bytes + size > limits.max_bytes);
+            if full {
+                break;
+            }
+            bytes += size;
+            picked.push(message);
+        }
         next[lane] = cursor[lane].max(rings[lane].base()) + (picked.len() - before) as u64;
     }
     picked.sort_unstable_by_key(|m| m.message.seq);

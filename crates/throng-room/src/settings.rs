@@ -43,6 +43,11 @@ pub struct BatchSettings {
     /// The most messages one batch frame carries; a member further behind gets the rest
     /// in following batches.
     pub max_messages: u32,
+    /// The most bytes of encoded messages one batch frame carries (at least one message).
+    /// Members that fall behind sit at different positions and each hold their own frame
+    /// while their socket is blocked, so this bounds the server's memory under overload
+    /// at about members x 2 x max_bytes.
+    pub max_bytes: u32,
 }
 
 /// Notify-pull mode timing (seed 001 §7).
@@ -82,6 +87,7 @@ impl Default for BatchSettings {
             frame_budget_per_sec: 100_000,
             max_interval_ms: 200,
             max_messages: 200,
+            max_bytes: 16_384,
         }
     }
 }
@@ -147,6 +153,7 @@ impl RoomSettings {
             5_000,
         )?;
         check("batch.max_messages", self.batch.max_messages, 1, 1_000)?;
+        check("batch.max_bytes", self.batch.max_bytes, 1_024, 1_048_576)?;
         check("notify.inflight_ms", self.notify.inflight_ms, 1, 60_000)?;
         check(
             "notify.drop_after_ms",

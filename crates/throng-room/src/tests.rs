@@ -289,6 +289,34 @@ fn capped_batches_send_system_first_then_high_then_low() {
 }
 
 #[test]
+fn batches_are_capped_in_bytes_but_always_carry_a_message() {
+    let s = settings(|s| s.batch.max_bytes = 1024);
+    let mut room = room_with(s, 1, DeliveryMode::Push);
+    let big = |seq| {
+        Arc::new(EncodedMessage::new(Message {
+            seq,
+            ts: 0,
+            from: "a".into(),
+            kind: "text".into(),
+            priority: Priority::High,
+            body: serde_json::json!("x".repeat(400)),
+        }))
+    };
+    for seq in 1..=5 {
+        room.insert(big(seq), 0);
+    }
+    room.insert(msg(6, Priority::High), 0);
+    let mut sizes = Vec::new();
+    for t in 0..4 {
+        let mut out = Recorder::default();
+        room.flush(t * 20, &mut out);
+        sizes.push(out.seqs_of(0));
+    }
+    // Two ~450-byte messages fit in 1024 bytes, a third does not.
+    assert_eq!(sizes, [vec![1, 2], vec![3, 4], vec![5, 6], vec![]]);
+}
+
+#[test]
 fn each_batch_says_up_to_which_seq_a_client_may_resume() {
     let s = settings(|s| s.batch.max_messages = 3);
     let mut room = room_with(s, 1, DeliveryMode::Push);
