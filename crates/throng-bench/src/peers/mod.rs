@@ -5,16 +5,16 @@
 //!
 //! | name | module | subscription acknowledged by | publish path |
 //! | --- | --- | --- | --- |
-//! | `socketio` | [`socketio`] | the `join` event's ack | `publish` event, broadcast to the room |
-//! | `mosquitto` | [`mqtt`] | SUBACK | PUBLISH QoS 0 |
-//! | `nchan` | [`nchan`] | the WebSocket open itself | HTTP POST |
-//! | `nats` | [`nats`] | PONG to a PING sent after SUB | PUB |
-//! | `ejabberd` | [`xmpp`] | the room's echo of the join presence (status 110) | groupchat message |
-//! | `sockudo` | [`pusher`] | `pusher_internal:subscription_succeeded` | signed HTTP events API |
+//! | `socketio` | `socketio` | the `join` event's ack | `publish` event, broadcast to the room |
+//! | `mosquitto` | `mqtt` | SUBACK | PUBLISH QoS 0 |
+//! | `nchan` | `nchan` | the WebSocket open itself | HTTP POST |
+//! | `nats` | `nats` | PONG to a PING sent after SUB | PUB |
+//! | `ejabberd` | `xmpp` | the room's echo of the join presence (status 110) | groupchat message |
+//! | `sockudo` | `pusher` | `pusher_internal:subscription_succeeded` | signed HTTP events API |
 //!
 //! Every subscriber finds payloads by scanning raw frames (or, for the byte-stream
 //! protocols, each message's payload) for the bench marker; no envelope is decoded on the
-//! hot path. [`ws`] holds the shared WebSocket plumbing, [`reassembly`] the packet
+//! hot path. `ws` holds the shared WebSocket plumbing, `reassembly` the packet
 //! reassembly for MQTT and NATS, whose packets may straddle WebSocket frames.
 
 mod mqtt;
@@ -52,7 +52,7 @@ pub const NAMES: &[&str] = &[
 ];
 
 /// The port a peer listens on when `bench/peers/<name>/ctl.sh start` runs without
-/// `THRONG_PEER_PORT`.
+/// `BENCH_PEER_PORT`.
 pub fn default_port(name: &str) -> Option<u16> {
     Some(match name {
         "socketio" => socketio::DEFAULT_PORT,

@@ -409,7 +409,8 @@ mod tests {
 
     #[test]
     fn incoming_packets_parse_or_ask_for_more() {
-        let cases: &[(&[u8], Option<(Packet<'_>, usize)>)] = &[
+        type Parsed<'a> = Option<(Packet<'a>, usize)>;
+        let cases: &[(&[u8], Parsed<'_>)] = &[
             (&[], None),
             (&[0x20], None),
             (&[0x20, 0x02, 0x00], None),

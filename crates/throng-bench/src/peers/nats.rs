@@ -327,7 +327,8 @@ mod tests {
 
     #[test]
     fn server_operations_parse_or_ask_for_more() {
-        let cases: &[(&str, Option<(Op<'_>, usize)>)] = &[
+        type Parsed<'a> = Option<(Op<'a>, usize)>;
+        let cases: &[(&str, Parsed<'_>)] = &[
             ("", None),
             ("PI", None),
             ("PING\r", None),
