@@ -3,6 +3,10 @@
 # (release build), then writes the comparison table and charts with `throng bench report`.
 #
 #   docs/bench/run-throng.sh [--duration S] [--out DIR] [--report DIR] [--no-pin]
+#                            [--throng-bin PATH] [--only "NAME …"]
+#
+# --only runs just the named runs (names below, e.g. "live-room-18000 connections-18000");
+# the report is then written from every JSON in the output folder.
 #
 # By default the server runs on core 0 and the load generator on core 1 (taskset), as
 # shared/BENCHMARKING.md asks for comparisons. Run it as root with the sysctls of that
@@ -14,19 +18,25 @@ duration=30
 out="$repo/docs/bench/runs"
 report="$repo/docs/bench"
 pin=1
+bin=""
+only=""
 while (($#)); do
     case "$1" in
     --duration) duration="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --report) report="$2"; shift 2 ;;
     --no-pin) pin=0; shift ;;
+    --throng-bin) bin="$2"; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
 
 cd "$repo"
-cargo build --release -p throng >&2
-bin="$repo/target/release/throng"
+if [[ -z "$bin" ]]; then
+    cargo build --release -p throng >&2
+    bin="$repo/target/release/throng"
+fi
 mkdir -p "$out"
 server_cpu=()
 load_cpu=()
@@ -50,6 +60,9 @@ trap 'stop_server; rm -rf "$work"' EXIT
 run() {
     local name="$1"
     shift
+    if [[ -n "$only" && " $only " != *" $name "* ]]; then
+        return
+    fi
     rm -rf "$work/throng-data"
     (cd "$work" && exec "${server_cpu[@]}" "$bin" serve >"$work/serve-$name.log" 2>&1) &
     server_pid=$!

@@ -97,10 +97,21 @@ pub fn line_chart(
         .y_label_area_size(80)
         .build_cartesian_2d(x_low..x_high, y_low..y_high)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let y_digits = if y_high < 10.0 {
+        2
+    } else if y_high < 100.0 {
+        1
+    } else {
+        0
+    };
+    let x_format = |v: &f64| format!("{v:.0}");
+    let y_format = |v: &f64| format!("{v:.y_digits$}");
     chart
         .configure_mesh()
         .x_desc(x_label)
         .y_desc(y_label)
+        .x_label_formatter(&x_format)
+        .y_label_formatter(&y_format)
         .label_style((FAMILY, 14))
         .axis_desc_style((FAMILY, 16))
         .draw()

@@ -114,9 +114,9 @@ pub fn markdown(reports: &[Report]) -> String {
         let _ = writeln!(out, "### {scenario}\n");
         let _ = writeln!(
             out,
-            "| target | parameters | connections | deliveries/s | latency p50 / p99 / max (ms) | lost (system / high / low) | duplicates | server CPU s per million | server peak RSS (MiB) | RSS per connection (B) | load generator saturated |"
+            "| target | parameters | connections | deliveries/s | latency p50 / p99 / max (ms) | lost (system / high / low) | duplicates | server CPU s per million | server peak RSS (MiB) | RSS per connection (B) | load generator saturated | other processes (cores) |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
         for r in &runs {
             let params: Vec<String> = r
                 .params
@@ -126,7 +126,7 @@ pub fn markdown(reports: &[Report]) -> String {
                 .collect();
             let _ = writeln!(
                 out,
-                "| {} | {} | {}{} | {:.0} | {:.1} / {:.1} / {:.1} | {} ({} / {} / {}) | {} | {} | {} | {} | {} |",
+                "| {} | {} | {}{} | {:.0} | {:.1} / {:.1} / {:.1} | {} ({} / {} / {}) | {} | {} | {} | {} | {} | {:.2} |",
                 r.target,
                 params.join(" "),
                 r.connections,
@@ -148,6 +148,7 @@ pub fn markdown(reports: &[Report]) -> String {
                 opt(mib(r.server_rss_bytes), 1),
                 opt(r.server_rss_per_connection_bytes, 0),
                 if r.loadgen_saturated { "yes" } else { "no" },
+                r.load_generator.other_cpu_cores,
             );
         }
         let _ = writeln!(out);
@@ -204,12 +205,18 @@ fn ratio_rows(runs: &[&Report]) -> Vec<String> {
     rows
 }
 
-/// The charts: (file name, title, y label, series), from `live-room` runs.
+/// Whether a run is a plain live room (no gifts, low lane or slow members), the runs the
+/// charts compare across room sizes.
+fn is_plain_live_room(report: &Report) -> bool {
+    report.scenario == "live-room"
+        && ["gift_share", "low_share", "slow_share"]
+            .iter()
+            .all(|name| report.param_f64(name).unwrap_or(0.0) == 0.0)
+}
+
+/// The charts: (file name, title, y label, series), from plain `live-room` runs.
 fn chart_series(reports: &[Report]) -> Vec<(&'static str, String, &'static str, Vec<Series>)> {
-    let live: Vec<&Report> = reports
-        .iter()
-        .filter(|r| r.scenario == "live-room")
-        .collect();
+    let live: Vec<&Report> = reports.iter().filter(|r| is_plain_live_room(r)).collect();
     let order = targets(reports);
     let mut latency = Vec::new();
     let mut deliveries = Vec::new();
@@ -357,6 +364,15 @@ mod tests {
         assert_eq!(labels, ["throng p99", "throng p50", "nats p99", "nats p50"]);
         assert_eq!(latency[0].points, vec![(1000.0, 20.0)]);
         assert_eq!(latency[2].points, vec![(1000.0, 50.0)]);
+    }
+
+    #[test]
+    fn charts_leave_out_runs_with_gifts_or_slow_members() {
+        let mut mixed = run("throng", 1000, 900.0, 1.0, None);
+        mixed.params.insert("slow_share".into(), 0.05.into());
+        let reports = vec![run("throng", 1000, 10.0, 1.0, None), mixed];
+        let charts = chart_series(&reports);
+        assert_eq!(charts[0].3[0].points, vec![(1000.0, 10.0)]);
     }
 
     #[test]

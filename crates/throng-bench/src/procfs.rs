@@ -114,14 +114,26 @@ pub fn parse_proc_stat_cpu(stat: &str) -> Result<CpuTimes, ProcError> {
     if values.len() < 4 {
         return Err(format_error("/proc/stat", "fewer than 4 cpu columns"));
     }
-    // Columns: user nice system idle iowait irq softirq steal guest guest_nice. Guest time
+    // Columns: user nice system idle iowait irq softirq steal guest guest_nice. Steal time
+    // (the hypervisor ran someone else) is neither ours nor idle, so it is left out; guest time
     // is already inside user and nice, so it is not added again.
-    let total: u64 = values.iter().take(8).sum();
+    let total: u64 = values.iter().take(7).sum();
     let idle = values[3] + values.get(4).copied().unwrap_or(0);
     Ok(CpuTimes {
         busy: total - idle,
         total,
     })
+}
+
+/// Number of CPUs the machine has (`cpuN` lines of `/proc/stat`), whatever this
+/// process's affinity (`taskset`) allows it to use.
+pub fn parse_proc_stat_cpu_count(stat: &str) -> usize {
+    stat.lines()
+        .filter(|line| {
+            line.strip_prefix("cpu")
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .count()
 }
 
 /// The 1-minute load average, the first field of `/proc/loadavg`.
@@ -236,7 +248,11 @@ pub struct Machine {
 /// Reads the machine's description; fields that cannot be read stay empty.
 pub fn machine() -> Machine {
     Machine {
-        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cores: read("/proc/stat")
+            .map(|text| parse_proc_stat_cpu_count(&text))
+            .ok()
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(0, |n| n.get())),
         memory_bytes: read("/proc/meminfo")
             .and_then(|text| parse_meminfo_total_bytes(&text))
             .unwrap_or(0),
@@ -316,6 +332,11 @@ mod tests {
             })
         );
         assert!(parse_proc_stat_cpu("cpu0 1 2 3 4\n").is_err());
+        assert_eq!(parse_proc_stat_cpu_count(text), 1);
+        assert_eq!(
+            parse_proc_stat_cpu_count("cpu  1 2 3 4\ncpu0 1 2 3 4\ncpu1 1 2 3 4\nintr 5\n"),
+            2
+        );
         assert!(parse_proc_stat_cpu("cpu  1 2\n").is_err());
     }
 

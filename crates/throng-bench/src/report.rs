@@ -205,7 +205,7 @@ impl Report {
             );
             let _ = writeln!(
                 out,
-                "  deliveries    {} of {} expected, {:.0}/s",
+                "  deliveries    {} ({} expected by the reading members), {:.0}/s",
                 self.deliveries, self.expected_deliveries, self.deliveries_per_sec
             );
             let l = &self.latency_ms;

@@ -43,6 +43,10 @@ pub struct RunOptions {
     pub progress: bool,
 }
 
+/// How long one publish may wait for the server's acknowledgement, so that a stuck
+/// server cannot keep a run from ending.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A worker's CPU share at or above this (in cores) means the load generator was the
 /// bottleneck.
 const SATURATED_CORES: f64 = 0.9;
@@ -235,7 +239,18 @@ async fn run_publisher(
             sent_at_us: now_us(),
             lane,
         };
-        match publisher.publish(&payload.encode(payload_bytes)).await {
+        let published = tokio::time::timeout(
+            PUBLISH_TIMEOUT,
+            publisher.publish(&payload.encode(payload_bytes)),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(anyhow!(
+                "no acknowledgement within {PUBLISH_TIMEOUT:?} (counted as refused; if the \
+                         server took it after all, members count it as unexpected)"
+            ))
+        });
+        match published {
             // Only accepted messages consume a seq, so a refusal is never counted as loss.
             Ok(()) => outcome.accepted.0[usize::from(lane)] += 1,
             Err(e) => {
@@ -692,7 +707,8 @@ fn build_report(inputs: ReportInputs<'_>) -> Report {
     };
     // What the rest of the machine used meanwhile: on a shared machine other processes
     // take CPU from both the server and the load generator.
-    let cores = procfs::machine().cores.max(1) as f64;
+    let machine = procfs::machine();
+    let cores = machine.cores.max(1) as f64;
     let other_cores = (machine_busy * cores - server_cores - loadgen_cores).max(0.0);
     if let Some(growth) = latency_growth.filter(|g| *g > 3.0) {
         if max_worker_cores >= 0.75 {
@@ -762,7 +778,7 @@ fn build_report(inputs: ReportInputs<'_>) -> Report {
             saturated_reasons: reasons.clone(),
         },
         loadgen_saturated: !reasons.is_empty(),
-        machine: procfs::machine(),
+        machine,
         load_average_before: before.load_average,
         errors,
     }

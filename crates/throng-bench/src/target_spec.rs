@@ -128,10 +128,12 @@ impl TargetSpec {
             (Some(secret), _, _) => ThrongAuth::Secret(secret.clone()),
             (None, Some(token), _) => ThrongAuth::Token(token.clone()),
             (None, None, Some(dev)) => ThrongAuth::Secret(dev.jwt_secret.clone()),
-            (None, None, None) => return Err(anyhow!(
+            (None, None, None) => {
+                return Err(anyhow!(
                 "no credentials: {} has no development credentials; give --token-secret or --token",
                 args.data_dir.display()
-            )),
+            ))
+            }
         };
         let api_key = args.api_key.clone().or_else(|| dev.map(|d| d.api_key));
         Ok(TargetSpec::Throng(ThrongSpec {

@@ -21,9 +21,11 @@ struct Server {
 impl Server {
     fn start() -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        config.data_dir = dir.path().to_owned();
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
         config.auth.jwt_secret = Some(SECRET.into());
         config.auth.api_keys = vec![API_KEY.into()];
         config.auth.dev_credentials = false;
