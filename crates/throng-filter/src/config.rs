@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 /// The most words across all lists of one filter. Building 100k words stays cheap
 /// enough to redo on every update (see the crate docs for the measured cost).
 pub const MAX_TOTAL_WORDS: usize = 100_000;
-/// The longest word, in UTF-8 bytes as written (before normalisation).
+/// The longest word, in UTF-8 bytes, both as written and after normalisation (NFKC can
+/// expand a character up to 18-fold, so the second check keeps the automaton bounded).
 pub const MAX_WORD_BYTES: usize = 256;
 /// The most lists in one filter.
 pub const MAX_LISTS: usize = 64;
@@ -108,6 +109,12 @@ pub enum FilterError {
         "list {list:?}, word {word_index}: {bytes} bytes, at most {MAX_WORD_BYTES} are allowed"
     )]
     WordTooLong {
+        list: String,
+        word_index: usize,
+        bytes: usize,
+    },
+    #[error("list {list:?}, word {word_index}: {bytes} bytes after normalisation, at most {MAX_WORD_BYTES} are allowed")]
+    NormalisedWordTooLong {
         list: String,
         word_index: usize,
         bytes: usize,

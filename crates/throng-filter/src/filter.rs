@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
-use crate::config::{Action, FilterConfig, FilterError};
+use crate::config::{Action, FilterConfig, FilterError, MAX_WORD_BYTES};
 use crate::normalise::{normalise_into, NormaliseOptions, Segment};
 
 /// What the filter decided about a message body ([`FilterSet::check`], `Body` =
@@ -82,6 +82,13 @@ impl FilterSet {
                     return Err(FilterError::EmptyWord {
                         list: list.name.clone(),
                         word_index,
+                    });
+                }
+                if normalised_word.len() > MAX_WORD_BYTES {
+                    return Err(FilterError::NormalisedWordTooLong {
+                        list: list.name.clone(),
+                        word_index,
+                        bytes: normalised_word.len(),
                     });
                 }
                 collector.add(&normalised_word, list_index);

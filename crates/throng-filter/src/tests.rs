@@ -401,6 +401,21 @@ fn invalid_configs_are_refused_with_the_list_and_word_index() {
             }),
         ),
         (
+            // U+FDFA is one character of 3 bytes that NFKC turns into 18 characters.
+            config(
+                &[
+                    ("a", Mask, &["x"]),
+                    ("b", Mask, &["y", &"\u{FDFA}".repeat(10)]),
+                ],
+                false,
+            ),
+            Err(FilterError::NormalisedWordTooLong {
+                list: "b".into(),
+                word_index: 1,
+                bytes: normalise(&"\u{FDFA}".repeat(10), NormaliseOptions::default()).len(),
+            }),
+        ),
+        (
             config(&[("a", Mask, &["x", ""])], false),
             Err(FilterError::EmptyWord {
                 list: "a".into(),
