@@ -314,11 +314,19 @@ impl Connection {
         // leeway); closing at exp itself would let the client reconnect with the same
         // token for `leeway_s` and be closed again at once, in a loop.
         let expires = expiry_instant(self.claims.exp + u64::from(self.node.config.auth.leeway_s));
+        // Built once, not per loop turn: `select!` would otherwise register a new timer
+        // and a new drain waiter for every frame this connection writes.
+        let expiry = tokio::time::sleep_until(expires);
+        tokio::pin!(expiry);
+        // The flag only ever turns on, so any change means draining.
+        let drained = async move {
+            let _ = drain.changed().await;
+        };
+        tokio::pin!(drained);
         loop {
             tokio::select! {
                 biased;
-                // The flag only ever turns on, so any change means draining.
-                _ = drain.changed() => return End::Close(CloseCode::DRAINING, "server draining"),
+                _ = &mut drained => return End::Close(CloseCode::DRAINING, "server draining"),
                 Some(out) = outbound.recv() => {
                     let written = match out {
                         Outbound::Batch { message, done } => {
@@ -360,7 +368,7 @@ impl Connection {
                         return End::Close(CloseCode::HEARTBEAT_TIMEOUT, "no frame within two heartbeat intervals");
                     }
                 }
-                _ = tokio::time::sleep_until(expires) => {
+                _ = &mut expiry => {
                     return End::Close(CloseCode::TOKEN_EXPIRED, "token expired");
                 }
             }

@@ -38,6 +38,9 @@ use tokio::sync::watch;
 
 pub use throng_config;
 
+/// Bus topics a node uses besides rooms (the global moderation topic).
+const INTERNAL_TOPICS: usize = 1;
+
 /// The SQLite file in the data directory.
 pub const DATABASE_FILE: &str = "throng.db";
 
@@ -98,7 +101,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let max_rooms = config.rooms.max_rooms as usize;
     let backends = Backends {
         bus: Arc::new(MemoryBus::new(MemoryBusLimits {
-            max_rooms,
+            // Internal topics (global moderation) come on top of the rooms.
+            max_rooms: max_rooms + INTERNAL_TOPICS,
             ..MemoryBusLimits::default()
         })),
         hot: Arc::new(MemoryHotState::new(
