@@ -220,3 +220,23 @@ pub async fn store_sanctions(store: Arc<dyn Store>) {
         .unwrap());
     assert_eq!(store.all_sanctions().await.unwrap().len(), 2);
 }
+
+/// [`Store`] settings: absent until put, put replaces, delete reports whether it was set.
+pub async fn store_settings(store: Arc<dyn Store>) {
+    assert_eq!(store.get_setting("contract").await.unwrap(), None);
+    store
+        .put_setting("contract", &json!({"a": 1}))
+        .await
+        .unwrap();
+    store
+        .put_setting("contract", &json!({"a": [2, "x"]}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_setting("contract").await.unwrap(),
+        Some(json!({"a": [2, "x"]}))
+    );
+    assert!(store.delete_setting("contract").await.unwrap());
+    assert!(!store.delete_setting("contract").await.unwrap());
+    assert_eq!(store.get_setting("contract").await.unwrap(), None);
+}

@@ -153,6 +153,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, BackendError>;
     /// Every moderation entry, expired or not (a node loads them at start).
     async fn all_sanctions(&self) -> Result<Vec<Sanction>, BackendError>;
+    /// A server-wide setting stored by the server API, if set.
+    async fn get_setting(&self, key: &str) -> Result<Option<serde_json::Value>, BackendError>;
+    async fn put_setting(&self, key: &str, value: &serde_json::Value) -> Result<(), BackendError>;
+    /// Ok(false) if it was not set.
+    async fn delete_setting(&self, key: &str) -> Result<bool, BackendError>;
     /// Rooms ordered by id, starting after `after`, at most `limit`.
     async fn list_rooms(
         &self,

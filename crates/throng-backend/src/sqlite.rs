@@ -120,6 +120,39 @@ impl Store for SqliteStore {
         Ok(count as u64)
     }
 
+    async fn get_setting(&self, key: &str) -> Result<Option<serde_json::Value>, BackendError> {
+        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        value
+            .map(|v| {
+                serde_json::from_str(&v)
+                    .map_err(|e| BackendError::Corrupt(format!("setting {key}: {e}")))
+            })
+            .transpose()
+    }
+
+    async fn put_setting(&self, key: &str, value: &serde_json::Value) -> Result<(), BackendError> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn delete_setting(&self, key: &str) -> Result<bool, BackendError> {
+        let result = sqlx::query("DELETE FROM settings WHERE key = ?")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected() == 1)
+    }
+
     async fn put_sanction(&self, sanction: &Sanction) -> Result<(), BackendError> {
         sqlx::query(
             "INSERT INTO sanctions (kind, room, user_id, until, reason, by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
@@ -210,6 +243,7 @@ mod tests {
     async fn sqlite_store_passes_the_contract() {
         contract::store(Arc::new(SqliteStore::in_memory().await.unwrap())).await;
         contract::store_sanctions(Arc::new(SqliteStore::in_memory().await.unwrap())).await;
+        contract::store_settings(Arc::new(SqliteStore::in_memory().await.unwrap())).await;
     }
 
     #[tokio::test]

@@ -26,6 +26,9 @@ pub struct Config {
     pub rooms: RoomsConfig,
     pub gateway: GatewayConfig,
     pub log: LogConfig,
+    /// The sensitive-word filter applied to client messages. Replaced at runtime through
+    /// the server API (`PUT /v1/filter`), whose version then takes precedence.
+    pub filter: throng_filter::FilterConfig,
 }
 
 /// How client tokens and server API keys are checked.
@@ -158,6 +161,7 @@ impl Default for Config {
             rooms: RoomsConfig::default(),
             gateway: GatewayConfig::default(),
             log: LogConfig::default(),
+            filter: throng_filter::FilterConfig::default(),
         }
     }
 }

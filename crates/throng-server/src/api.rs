@@ -17,6 +17,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use throng_backend::{Draft, RoomRecord};
+use throng_filter::{FilterConfig, FilterSet};
 use throng_protocol::{ModerateAction, Priority};
 use throng_room::moderation::{ListKind, Sanction};
 use throng_room::RoomSettings;
@@ -57,6 +58,7 @@ pub fn router() -> (axum::Router<Arc<Node>>, utoipa::openapi::OpenApi) {
         .routes(routes!(kick))
         .routes(routes!(put_global_entry, delete_global_entry))
         .routes(routes!(list_global_entries))
+        .routes(routes!(get_filter, put_filter, delete_filter))
         .split_for_parts()
 }
 
@@ -697,6 +699,121 @@ async fn list_global_entries(
     }))
 }
 
+// --- Word filter --------------------------------------------------------------------
+
+/// The store key of the filter set through the API.
+const FILTER_SETTING: &str = "filter";
+
+/// The filter in force and where it came from.
+pub struct FilterInForce {
+    pub set: FilterSet,
+    /// `api` when set through the API (stored), `config` otherwise.
+    pub source: &'static str,
+}
+
+/// Builds a filter off the async threads (100k words take a moment).
+async fn build_filter(config: FilterConfig) -> Result<FilterSet, throng_filter::FilterError> {
+    tokio::task::spawn_blocking(move || FilterSet::build(config))
+        .await
+        .expect("filter build does not panic")
+}
+
+/// The filter a node should use: the one stored through the API, else the config's.
+pub async fn filter_in_force(node: &Node) -> Result<FilterInForce, String> {
+    let stored = node
+        .backends
+        .store
+        .get_setting(FILTER_SETTING)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (config, source) = match stored {
+        Some(value) => (
+            serde_json::from_value(value).map_err(|e| format!("stored filter: {e}"))?,
+            "api",
+        ),
+        None => (node.config.filter.clone(), "config"),
+    };
+    let set = build_filter(config)
+        .await
+        .map_err(|e| format!("{source} filter: {e}"))?;
+    Ok(FilterInForce { set, source })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FilterView {
+    /// `api` when set through this API (stored, survives restarts), `config` when it
+    /// comes from the configuration file.
+    source: String,
+    /// Words across all lists.
+    words: usize,
+    config: FilterConfig,
+}
+
+fn filter_view(set: &FilterSet, source: &str) -> FilterView {
+    FilterView {
+        source: source.to_owned(),
+        words: set.word_count(),
+        config: set.config().clone(),
+    }
+}
+
+/// The word filter in force.
+#[utoipa::path(get, path = "/v1/filter", tag = "filter", responses((status = 200, body = FilterView)))]
+async fn get_filter(State(node): State<Arc<Node>>) -> Result<Json<FilterView>, ApiError> {
+    let stored = node
+        .backends
+        .store
+        .get_setting(FILTER_SETTING)
+        .await
+        .map_err(ApiError::backend)?;
+    let source = if stored.is_some() { "api" } else { "config" };
+    Ok(Json(filter_view(&node.filter(), source)))
+}
+
+/// Replace the word filter (all lists at once). Takes effect for the next message and is
+/// kept across restarts, in place of the configuration file's lists.
+#[utoipa::path(put, path = "/v1/filter", tag = "filter", request_body = FilterConfig,
+    responses((status = 200, body = FilterView), (status = 400, body = ErrorBody)))]
+async fn put_filter(
+    State(node): State<Arc<Node>>,
+    ApiJson(config): ApiJson<FilterConfig>,
+) -> Result<Json<FilterView>, ApiError> {
+    let value = serde_json::to_value(&config).expect("filter config serialises");
+    let set = build_filter(config)
+        .await
+        .map_err(|e| ApiError::bad_request("invalid_filter", e.to_string()))?;
+    node.backends
+        .store
+        .put_setting(FILTER_SETTING, &value)
+        .await
+        .map_err(ApiError::backend)?;
+    let view = filter_view(&set, "api");
+    node.set_filter(set);
+    Ok(Json(view))
+}
+
+/// Drop the filter set through the API and go back to the configuration file's lists.
+#[utoipa::path(delete, path = "/v1/filter", tag = "filter", responses((status = 200, body = FilterView)))]
+async fn delete_filter(State(node): State<Arc<Node>>) -> Result<Json<FilterView>, ApiError> {
+    let set = build_filter(node.config.filter.clone())
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "invalid_filter",
+                e.to_string(),
+            )
+        })?;
+    node.backends
+        .store
+        .delete_setting(FILTER_SETTING)
+        .await
+        .map_err(ApiError::backend)?;
+    let view = filter_view(&set, "config");
+    node.set_filter(set);
+    Ok(Json(view))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -736,6 +853,7 @@ mod tests {
         assert_eq!(
             paths,
             [
+                "/v1/filter",
                 "/v1/moderation/{list}",
                 "/v1/moderation/{list}/{user}",
                 "/v1/rooms",

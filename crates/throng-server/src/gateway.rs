@@ -599,6 +599,18 @@ impl Connection {
                 ));
             }
         }
+        // The word filter comes after the rate limits (it costs more) and before publishing.
+        let body = match self.node.filter().check(&body) {
+            throng_filter::Verdict::Clean => body,
+            throng_filter::Verdict::Masked(masked) => masked,
+            throng_filter::Verdict::Rejected { list } => {
+                metrics::counter!(m::FILTERED, "list" => list).increment(1);
+                return Err((
+                    ErrorCode::FILTERED,
+                    "the message contains words that are not allowed".into(),
+                ));
+            }
+        };
         let draft = Draft {
             from: self.claims.sub.clone(),
             kind,

@@ -116,6 +116,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let local_addr = listener.local_addr()?;
     let node = Arc::new(Node::new(config, backends, verifier, ApiKeys::new(keys)));
     load_moderation(&node).await?;
+    let filter = api::filter_in_force(&node)
+        .await
+        .map_err(|e| anyhow::anyhow!("invalid word filter: {e}"))?;
+    tracing::info!(
+        source = filter.source,
+        words = filter.set.word_count(),
+        "word filter loaded"
+    );
+    node.set_filter(filter.set);
     rooms::spawn_global_listener(node.clone())
         .await
         .context("cannot subscribe to global moderation")?;

@@ -19,6 +19,7 @@ pub const NOTIFY_DROPS: &str = "throng_notify_members_dropped_total";
 pub const BUS_LAGGED: &str = "throng_bus_lagged_messages_total";
 pub const FLUSH_SECONDS: &str = "throng_flush_seconds";
 pub const MODERATION_ACTIONS: &str = "throng_moderation_actions_total";
+pub const FILTERED: &str = "throng_messages_filtered_total";
 
 pub fn describe() {
     describe_gauge!(CONNECTIONS, "Open WebSocket connections");
@@ -55,6 +56,10 @@ pub fn describe() {
     describe_counter!(
         MODERATION_ACTIONS,
         "Moderation actions carried out, by action"
+    );
+    describe_counter!(
+        FILTERED,
+        "Client messages refused by the word filter, by list"
     );
 }
 

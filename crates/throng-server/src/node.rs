@@ -27,6 +27,8 @@ pub struct Node {
     /// Mutes, bans and room lists, checked on every join and message. A std lock: held
     /// for a hash lookup, never across an await.
     pub moderation: std::sync::RwLock<throng_room::moderation::ModerationIndex>,
+    /// The word filter in force; replaced whole (never edited) when the API changes it.
+    filter: std::sync::RwLock<Arc<throng_filter::FilterSet>>,
 }
 
 /// The outcome of looking up a room for a join.
@@ -64,7 +66,17 @@ impl Node {
             moderation: std::sync::RwLock::new(throng_room::moderation::ModerationIndex::new(
                 max_moderation,
             )),
+            filter: std::sync::RwLock::new(Arc::new(throng_filter::FilterSet::default())),
         }
+    }
+
+    /// The word filter in force.
+    pub fn filter(&self) -> Arc<throng_filter::FilterSet> {
+        self.filter.read().expect("filter lock poisoned").clone()
+    }
+
+    pub fn set_filter(&self, filter: throng_filter::FilterSet) {
+        *self.filter.write().expect("filter lock poisoned") = Arc::new(filter);
     }
 
     pub fn next_conn_id(&self) -> u64 {
