@@ -122,6 +122,82 @@ pub async fn hot_state(hot: Arc<dyn HotState>) {
         "never negative"
     );
     assert_eq!(hot.online("contract-room-none").await.unwrap(), 0);
+
+    hot_state_attributes(hot).await;
+}
+
+/// Attributes in [`HotState`]: versions count every change, refusals change nothing,
+/// increments and snapshots agree, owners' entries go when they leave, drop forgets.
+async fn hot_state_attributes(hot: Arc<dyn HotState>) {
+    use crate::AttrWrite;
+    use throng_room::attributes::{apply, AttributeLimits, ClientState, Since};
+    let limits = AttributeLimits {
+        max_keys: 2,
+        ..AttributeLimits::default()
+    };
+    let room = "contract-attrs";
+    let set = |key: &str, by: Option<&str>, leave: bool| AttrWrite::Set {
+        key: key.into(),
+        value: json!({"k": key}),
+        by: by.map(str::to_owned),
+        delete_on_leave: leave,
+        expect_version: None,
+    };
+    assert_eq!(
+        hot.attr_since(room, 0).await.unwrap(),
+        Since::Changes(vec![]),
+        "a room never written is empty"
+    );
+    let first = hot
+        .attr_write(room, &limits, set("seat:1", Some("ann"), true))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first[0].version, 1);
+    hot.attr_write(room, &limits, set("title", None, false))
+        .await
+        .unwrap()
+        .unwrap();
+    let refused = hot
+        .attr_write(room, &limits, set("third", None, false))
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.unwrap_err().code(),
+        "attr_too_many_keys",
+        "refusals come back as AttrError"
+    );
+    let mut client = ClientState::default();
+    apply(&mut client, hot.attr_since(room, 0).await.unwrap()).unwrap();
+    assert_eq!(client.version, 2);
+    let removed = hot
+        .attr_write(
+            room,
+            &limits,
+            AttrWrite::RemoveOwnedBy { user: "ann".into() },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(removed.len(), 1);
+    apply(&mut client, hot.attr_since(room, 2).await.unwrap()).unwrap();
+    assert_eq!(client.version, 3);
+    assert!(!client.entries.contains_key("seat:1") && client.entries.contains_key("title"));
+    let nobody = hot
+        .attr_write(
+            "contract-attrs-none",
+            &limits,
+            AttrWrite::RemoveOwnedBy { user: "x".into() },
+        )
+        .await
+        .unwrap();
+    assert_eq!(nobody, Ok(vec![]));
+    hot.attr_drop(room).await.unwrap();
+    assert_eq!(
+        hot.attr_since(room, 0).await.unwrap(),
+        Since::Changes(vec![]),
+        "dropped"
+    );
 }
 
 /// [`Store`]: rooms are created once, read back equal, updated, listed in id order with

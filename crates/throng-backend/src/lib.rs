@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use throng_protocol::{Message, Priority};
+use throng_room::attributes::{AttrError, AttributeLimits, Change, Since};
 use throng_room::moderation::{ListKind, Sanction};
 use throng_room::RoomSettings;
 use tokio::sync::broadcast;
@@ -119,6 +120,40 @@ pub trait HotState: Send + Sync + 'static {
     /// Adds `delta` connections to a room's online count and returns the new total.
     async fn add_online(&self, room: &str, delta: i64) -> Result<u64, BackendError>;
     async fn online(&self, room: &str) -> Result<u64, BackendError>;
+    /// Changes a room's attributes (created empty with `limits` on first use). The inner
+    /// error is a refusal by the attribute rules (nothing changed); the outer one a
+    /// backend failure. Returns the changes made, each with its new version.
+    async fn attr_write(
+        &self,
+        room: &str,
+        limits: &AttributeLimits,
+        write: AttrWrite,
+    ) -> Result<Result<Vec<Change>, AttrError>, BackendError>;
+    /// A room's attribute changes after `version`, or its full set when the log no
+    /// longer covers that version (a room never written is an empty set at version 0).
+    async fn attr_since(&self, room: &str, version: u64) -> Result<Since, BackendError>;
+    /// Forgets a room's attributes (the room was deleted).
+    async fn attr_drop(&self, room: &str) -> Result<(), BackendError>;
+}
+
+/// One write to a room's attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttrWrite {
+    Set {
+        key: String,
+        value: serde_json::Value,
+        /// The member setting it (its owner), or None for the server API.
+        by: Option<String>,
+        delete_on_leave: bool,
+        expect_version: Option<u64>,
+    },
+    Delete {
+        key: String,
+        by: Option<String>,
+        expect_version: Option<u64>,
+    },
+    /// The user left the room: delete the entries it set with `delete_on_leave`.
+    RemoveOwnedBy { user: String },
 }
 
 /// A room as stored durably.

@@ -1,10 +1,13 @@
 //! In-process backends for embedded mode (one node).
 
-use crate::{unix_ms, BackendError, Draft, HotState, RoomBus, Subscription};
+use crate::{unix_ms, AttrWrite, BackendError, Draft, HotState, RoomBus, Subscription};
 use async_trait::async_trait;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use throng_protocol::Message;
+use throng_room::attributes::{
+    AttrError, AttributeLimits, Change, RoomAttributes, SetOptions, Since,
+};
 use throng_room::KeyedLimiter;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
@@ -148,16 +151,27 @@ pub struct MemoryHotState {
     started: Instant,
     limiter: Mutex<KeyedLimiter<String>>,
     online: Mutex<HashMap<String, u64>>,
+    /// Attributes by room, bounded to `max_attribute_rooms` rooms: a write to one more
+    /// room fails with [`BackendError::LimitReached`].
+    attributes: Mutex<HashMap<String, RoomAttributes>>,
+    max_attribute_rooms: usize,
 }
 
 impl MemoryHotState {
     /// `max_buckets` bounds the rate-limit buckets tracked at once (see
     /// [`KeyedLimiter`] for the policy at the bound).
     pub fn new(max_buckets: usize) -> MemoryHotState {
+        MemoryHotState::with_limits(max_buckets, 100_000)
+    }
+
+    /// `max_attribute_rooms` bounds how many rooms hold attributes at once.
+    pub fn with_limits(max_buckets: usize, max_attribute_rooms: usize) -> MemoryHotState {
         MemoryHotState {
             started: Instant::now(),
             limiter: Mutex::new(KeyedLimiter::new(max_buckets)),
             online: Mutex::new(HashMap::new()),
+            attributes: Mutex::new(HashMap::new()),
+            max_attribute_rooms,
         }
     }
 
@@ -200,6 +214,72 @@ impl HotState for MemoryHotState {
             .get(room)
             .copied()
             .unwrap_or(0))
+    }
+
+    async fn attr_write(
+        &self,
+        room: &str,
+        limits: &AttributeLimits,
+        write: AttrWrite,
+    ) -> Result<Result<Vec<Change>, AttrError>, BackendError> {
+        let now = unix_ms();
+        let mut rooms = self.attributes.lock().expect("attributes lock poisoned");
+        if !rooms.contains_key(room) {
+            if matches!(write, AttrWrite::RemoveOwnedBy { .. }) {
+                return Ok(Ok(Vec::new()));
+            }
+            if rooms.len() >= self.max_attribute_rooms {
+                return Err(BackendError::LimitReached(format!(
+                    "attributes are kept for at most {} rooms",
+                    self.max_attribute_rooms
+                )));
+            }
+            rooms.insert(room.to_owned(), RoomAttributes::new(limits.clone()));
+        }
+        let attributes = rooms.get_mut(room).expect("inserted above");
+        if attributes.limits() != limits {
+            attributes.set_limits(limits.clone());
+        }
+        Ok(match write {
+            AttrWrite::Set {
+                key,
+                value,
+                by,
+                delete_on_leave,
+                expect_version,
+            } => {
+                let options = SetOptions {
+                    by: by.as_deref(),
+                    delete_on_leave,
+                    expect_version,
+                };
+                attributes.set(&key, value, options, now).map(|c| vec![c])
+            }
+            AttrWrite::Delete {
+                key,
+                by,
+                expect_version,
+            } => attributes
+                .delete(&key, by.as_deref(), expect_version, now)
+                .map(|c| vec![c]),
+            AttrWrite::RemoveOwnedBy { user } => Ok(attributes.remove_owned_by(&user, now)),
+        })
+    }
+
+    async fn attr_since(&self, room: &str, version: u64) -> Result<Since, BackendError> {
+        let rooms = self.attributes.lock().expect("attributes lock poisoned");
+        Ok(match rooms.get(room) {
+            Some(attributes) => attributes.changes_since(version),
+            None => RoomAttributes::new(AttributeLimits::default()).changes_since(version),
+        })
+    }
+
+    async fn attr_drop(&self, room: &str) -> Result<(), BackendError> {
+        self.attributes
+            .lock()
+            .expect("attributes lock poisoned")
+            .remove(room);
+        Ok(())
     }
 }
 

@@ -10,6 +10,7 @@ use crate::transport;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use throng_protocol::attrs::Since;
 use throng_protocol::{DeliveryMode, ModerateAction, Priority};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -203,6 +204,61 @@ impl Client {
         match self.request(request).await? {
             Reply::Moderated => Ok(()),
             other => Err(unexpected("moderate", &other)),
+        }
+    }
+
+    /// Sets a room attribute (needs the right to write the room's attributes); returns
+    /// the room's attribute version after it. `expect_version` makes it a
+    /// compare-and-set (`Some(0)`: only if absent).
+    pub async fn attr_set(
+        &self,
+        room: &str,
+        key: &str,
+        value: serde_json::Value,
+        delete_on_leave: bool,
+        expect_version: Option<u64>,
+    ) -> Result<u64, ClientError> {
+        let request = Request::AttrSet {
+            room: room.to_owned(),
+            key: key.to_owned(),
+            value,
+            delete_on_leave,
+            expect_version,
+        };
+        match self.request(request).await? {
+            Reply::AttrSaved(version) => Ok(version),
+            other => Err(unexpected("attr_set", &other)),
+        }
+    }
+
+    /// Deletes a room attribute; returns the room's attribute version after it.
+    pub async fn attr_delete(
+        &self,
+        room: &str,
+        key: &str,
+        expect_version: Option<u64>,
+    ) -> Result<u64, ClientError> {
+        let request = Request::AttrDelete {
+            room: room.to_owned(),
+            key: key.to_owned(),
+            expect_version,
+        };
+        match self.request(request).await? {
+            Reply::AttrSaved(version) => Ok(version),
+            other => Err(unexpected("attr_delete", &other)),
+        }
+    }
+
+    /// The room's attribute changes after `since` (or its full set when they are no
+    /// longer all kept): apply them with [`throng_protocol::attrs::apply`].
+    pub async fn attr_pull(&self, room: &str, since: u64) -> Result<Since, ClientError> {
+        let request = Request::AttrPull {
+            room: room.to_owned(),
+            since,
+        };
+        match self.request(request).await? {
+            Reply::Attrs(since) => Ok(since),
+            other => Err(unexpected("attr_pull", &other)),
         }
     }
 

@@ -24,6 +24,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+use throng_protocol::attrs::Since;
 use throng_protocol::{
     ClientFrame, CloseCode, DeliveryMode, Message, ModerateAction, Priority, ServerFrame, Skipped,
 };
@@ -110,6 +111,22 @@ pub(crate) enum Request {
         duration_s: Option<u64>,
         reason: Option<String>,
     },
+    AttrSet {
+        room: String,
+        key: String,
+        value: serde_json::Value,
+        delete_on_leave: bool,
+        expect_version: Option<u64>,
+    },
+    AttrDelete {
+        room: String,
+        key: String,
+        expect_version: Option<u64>,
+    },
+    AttrPull {
+        room: String,
+        since: u64,
+    },
 }
 
 impl Request {
@@ -121,6 +138,8 @@ impl Request {
             Request::Pull { .. } => RequestKind::Pull,
             Request::Ping => RequestKind::Ping,
             Request::Moderate { .. } => RequestKind::Moderate,
+            Request::AttrSet { .. } | Request::AttrDelete { .. } => RequestKind::AttrWrite,
+            Request::AttrPull { .. } => RequestKind::AttrPull,
         }
     }
 
@@ -168,6 +187,31 @@ impl Request {
                 duration_s,
                 reason,
             },
+            Request::AttrSet {
+                room,
+                key,
+                value,
+                delete_on_leave,
+                expect_version,
+            } => ClientFrame::AttrSet {
+                id,
+                room,
+                key,
+                value,
+                delete_on_leave,
+                expect_version,
+            },
+            Request::AttrDelete {
+                room,
+                key,
+                expect_version,
+            } => ClientFrame::AttrDelete {
+                id,
+                room,
+                key,
+                expect_version,
+            },
+            Request::AttrPull { room, since } => ClientFrame::AttrPull { id, room, since },
         }
     }
 }
@@ -181,6 +225,8 @@ pub(crate) enum Reply {
     Pulled(Pulled),
     Pong,
     Moderated,
+    AttrSaved(u64),
+    Attrs(Since),
 }
 
 pub(crate) type ReplySender = oneshot::Sender<Result<Reply, ClientError>>;
@@ -569,7 +615,12 @@ impl ConnectionTask {
                             None
                         }
                         Request::Pull { since, .. } => Some(*since),
-                        Request::Send { .. } | Request::Ping | Request::Moderate { .. } => None,
+                        Request::Send { .. }
+                        | Request::Ping
+                        | Request::Moderate { .. }
+                        | Request::AttrSet { .. }
+                        | Request::AttrDelete { .. }
+                        | Request::AttrPull { .. } => None,
                     }
                 };
                 let kind = request.kind();
@@ -709,6 +760,7 @@ impl ConnectionTask {
                     mode,
                     msgs,
                     skipped,
+                    attrs,
                     ..
                 },
             ) => {
@@ -734,6 +786,7 @@ impl ConnectionTask {
                                 mode,
                                 msgs,
                                 skipped,
+                                attrs,
                             })),
                             None => Err(ClientError::TooManyRooms {
                                 limit: self.shared.rooms().limit(),
@@ -742,6 +795,12 @@ impl ConnectionTask {
                         let _ = reply.send(result);
                     }
                     Waiter::ResumeJoin { .. } | Waiter::AutoPull { .. } => {
+                        if let Some(snapshot) = attrs {
+                            self.emit(Event::Attributes {
+                                room: room.clone(),
+                                snapshot,
+                            });
+                        }
                         self.emit_messages(room, fresh.unwrap_or_default(), skipped);
                     }
                 }
@@ -797,6 +856,21 @@ impl ConnectionTask {
             (Waiter::App { reply, .. }, ServerFrame::Moderated { .. }) => {
                 let _ = reply.send(Ok(Reply::Moderated));
             }
+            (Waiter::App { reply, .. }, ServerFrame::AttrSaved { version, .. }) => {
+                let _ = reply.send(Ok(Reply::AttrSaved(version)));
+            }
+            (
+                Waiter::App { reply, .. },
+                ServerFrame::Attrs {
+                    changes, snapshot, ..
+                },
+            ) => {
+                let since = match snapshot {
+                    Some(snapshot) => Since::Snapshot(snapshot),
+                    None => Since::Changes(changes.unwrap_or_default()),
+                };
+                let _ = reply.send(Ok(Reply::Attrs(since)));
+            }
             (waiter, frame) => {
                 // `RequestKind::accepts` lets no other pair through.
                 tracing::warn!(
@@ -834,6 +908,11 @@ impl ConnectionTask {
                     }
                 } else {
                     self.emit(Event::Notify { room, seq });
+                }
+            }
+            ServerFrame::AttrNotify { room, version } => {
+                if self.shared.rooms().contains(&room) {
+                    self.emit(Event::AttrNotify { room, version });
                 }
             }
             ServerFrame::Moderation {
@@ -912,7 +991,9 @@ impl ConnectionTask {
             ServerFrame::Sent { .. }
             | ServerFrame::Pulled { .. }
             | ServerFrame::Pong { .. }
-            | ServerFrame::Moderated { .. } => {
+            | ServerFrame::Moderated { .. }
+            | ServerFrame::AttrSaved { .. }
+            | ServerFrame::Attrs { .. } => {
                 // Replies to requests nobody waits for any more (timed out), or our
                 // heartbeat's pong.
             }

@@ -1,6 +1,7 @@
 //! What the SDK hands the app: the event stream and the replies of requests.
 
 use std::time::Duration;
+use throng_protocol::attrs::Snapshot;
 use throng_protocol::{
     CloseCode, DeliveryMode, ErrorCode, LeaveReason, Message, ModerateAction, Skipped,
 };
@@ -37,6 +38,12 @@ pub enum Event {
         reason: Option<String>,
         by: String,
     },
+    /// The room's attributes reached `version`: pull the changes after the version you
+    /// hold with [`crate::Client::attr_pull`] and [`throng_protocol::attrs::apply`] them.
+    AttrNotify { room: String, version: u64 },
+    /// The full attribute set of a room the SDK re-joined after a reconnect: replace the
+    /// app's copy with it.
+    Attributes { room: String, snapshot: Snapshot },
     /// An `error` frame that answers none of the app's requests: a refused frame sent with
     /// [`crate::Client::send_raw`], or a join the SDK made to resume the room `room`
     /// after a reconnect (the SDK then forgets that room).
@@ -95,6 +102,8 @@ pub struct Joined {
     /// (joining a room it is already in resumes it). Already seen seqs are removed.
     pub msgs: Vec<Message>,
     pub skipped: Skipped,
+    /// The room's attributes, if it has any (every join carries the full set).
+    pub attrs: Option<Snapshot>,
 }
 
 /// The reply to [`crate::Client::send`]: the message was accepted with this seq.

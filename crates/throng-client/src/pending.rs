@@ -22,6 +22,8 @@ pub enum RequestKind {
     Pull,
     Ping,
     Moderate,
+    AttrWrite,
+    AttrPull,
 }
 
 impl RequestKind {
@@ -37,6 +39,8 @@ impl RequestKind {
                 | (RequestKind::Pull, ServerFrame::Pulled { .. })
                 | (RequestKind::Ping, ServerFrame::Pong { .. })
                 | (RequestKind::Moderate, ServerFrame::Moderated { .. })
+                | (RequestKind::AttrWrite, ServerFrame::AttrSaved { .. })
+                | (RequestKind::AttrPull, ServerFrame::Attrs { .. })
         )
     }
 
@@ -48,6 +52,8 @@ impl RequestKind {
             RequestKind::Pull => "pull",
             RequestKind::Ping => "ping",
             RequestKind::Moderate => "moderate",
+            RequestKind::AttrWrite => "attr_set",
+            RequestKind::AttrPull => "attr_pull",
         }
     }
 }
@@ -62,11 +68,14 @@ pub fn reply_id(frame: &ServerFrame) -> Option<u32> {
         | ServerFrame::Pulled { id, .. }
         | ServerFrame::Pong { id, .. }
         | ServerFrame::Moderated { id, .. }
+        | ServerFrame::AttrSaved { id, .. }
+        | ServerFrame::Attrs { id, .. }
         | ServerFrame::Error { id, .. } => *id,
         ServerFrame::Hello { .. }
         | ServerFrame::Batch { .. }
         | ServerFrame::Notify { .. }
-        | ServerFrame::Moderation { .. } => None,
+        | ServerFrame::Moderation { .. }
+        | ServerFrame::AttrNotify { .. } => None,
     }
 }
 
@@ -253,6 +262,7 @@ mod tests {
             mode: DeliveryMode::Push,
             msgs: vec![],
             skipped: None,
+            attrs: None,
         };
         let sent = ServerFrame::Sent {
             id: Some(1),

@@ -172,6 +172,9 @@ pub(crate) fn frame_name(frame: &ServerFrame) -> &'static str {
         ServerFrame::Error { .. } => "error",
         ServerFrame::Moderated { .. } => "moderated",
         ServerFrame::Moderation { .. } => "moderation",
+        ServerFrame::AttrSaved { .. } => "attr_saved",
+        ServerFrame::Attrs { .. } => "attrs",
+        ServerFrame::AttrNotify { .. } => "attr_notify",
     }
 }
 

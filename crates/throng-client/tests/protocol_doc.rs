@@ -7,7 +7,17 @@ use throng_protocol::{ClientFrame, CloseCode, Codec, ErrorCode, Message, ServerF
 
 const DOC: &str = include_str!("../../../docs/protocol.md");
 
-const CLIENT_TYPES: [&str; 6] = ["join", "leave", "send", "pull", "ping", "moderate"];
+const CLIENT_TYPES: [&str; 9] = [
+    "join",
+    "leave",
+    "send",
+    "pull",
+    "ping",
+    "moderate",
+    "attr_set",
+    "attr_delete",
+    "attr_pull",
+];
 
 /// Every JSON value in the doc's ```json blocks (a block may hold several).
 fn json_examples() -> Vec<Value> {

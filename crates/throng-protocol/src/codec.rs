@@ -309,6 +309,32 @@ mod tests {
                 mode: DeliveryMode::Push,
                 msgs: vec![message(3, Priority::High)],
                 skipped: None,
+                attrs: Some(crate::attrs::Snapshot {
+                    version: 2,
+                    entries: [(
+                        "seat:1".to_owned(),
+                        crate::attrs::Entry {
+                            value: json!({"user": "ann"}),
+                            version: 2,
+                            by: Some("ann".into()),
+                            ts: 5,
+                        },
+                    )]
+                    .into(),
+                }),
+            },
+            ServerFrame::Attrs {
+                id: Some(3),
+                room: "r".into(),
+                changes: Some(vec![crate::attrs::Change {
+                    version: 3,
+                    key: "seat:1".into(),
+                    value: None,
+                    deleted: true,
+                    by: None,
+                    ts: 6,
+                }]),
+                snapshot: None,
             },
         ];
         for codec in Codec::ALL {

@@ -69,6 +69,12 @@ codes!(ErrorCode {
     ROOM_MUTED = 304, "room_muted";
     /// The message contains words the server's content filter refuses.
     FILTERED = 305, "filtered";
+    /// A room attribute write broke a rule (key, value size, key count, unknown key); the
+    /// message names the rule.
+    ATTR_REFUSED = 306, "attr_refused";
+    /// A compare-and-set on a room attribute found another version: someone changed it
+    /// first. Pull, then decide again.
+    ATTR_CONFLICT = 307, "attr_conflict";
 });
 
 impl fmt::Display for ErrorCode {

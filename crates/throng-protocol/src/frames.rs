@@ -165,6 +165,36 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// Set a room attribute (needs the right to write the room's attributes).
+    AttrSet {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        room: String,
+        key: String,
+        value: serde_json::Value,
+        /// Delete the entry when this user leaves the room.
+        #[serde(default)]
+        delete_on_leave: bool,
+        /// Only if the key is at this version (0: only if absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect_version: Option<u64>,
+    },
+    /// Delete a room attribute.
+    AttrDelete {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        room: String,
+        key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect_version: Option<u64>,
+    },
+    /// Fetch the room's attribute changes after `since` (the version the client holds).
+    AttrPull {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        room: String,
+        since: u64,
+    },
     /// Application-level heartbeat; the server answers `pong`.
     Ping {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -185,6 +215,9 @@ impl ClientFrame {
             | ClientFrame::Send { id, .. }
             | ClientFrame::Pull { id, .. }
             | ClientFrame::Moderate { id, .. }
+            | ClientFrame::AttrSet { id, .. }
+            | ClientFrame::AttrDelete { id, .. }
+            | ClientFrame::AttrPull { id, .. }
             | ClientFrame::Ping { id } => *id,
         }
     }
@@ -196,7 +229,10 @@ impl ClientFrame {
             | ClientFrame::Leave { room, .. }
             | ClientFrame::Send { room, .. }
             | ClientFrame::Pull { room, .. }
-            | ClientFrame::Moderate { room, .. } => Some(room),
+            | ClientFrame::Moderate { room, .. }
+            | ClientFrame::AttrSet { room, .. }
+            | ClientFrame::AttrDelete { room, .. }
+            | ClientFrame::AttrPull { room, .. } => Some(room),
             ClientFrame::Ping { .. } => None,
         }
     }
@@ -278,6 +314,10 @@ pub enum ServerFrame {
         msgs: Vec<Message>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         skipped: Option<Skipped>,
+        /// The room's attributes, when it has any; keep the version and pull changes
+        /// after it when `attr_notify` says there are newer ones.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attrs: Option<crate::attrs::Snapshot>,
     },
     Left {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -322,6 +362,27 @@ pub enum ServerFrame {
         id: Option<u32>,
         ts: u64,
     },
+    /// Acknowledges `attr_set` or `attr_delete`: the room's attributes are now at `version`.
+    AttrSaved {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        room: String,
+        version: u64,
+    },
+    /// The answer to `attr_pull`: either the changes after `since`, oldest first, or
+    /// (when the server no longer has them all) the full set to replace the client's.
+    Attrs {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u32>,
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        changes: Option<Vec<crate::attrs::Change>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        snapshot: Option<crate::attrs::Snapshot>,
+    },
+    /// The room's attributes changed and are now at `version`: pull the changes after the
+    /// version you hold. Merged: one per room flush at most.
+    AttrNotify { room: String, version: u64 },
     /// Acknowledges a `moderate` request.
     Moderated {
         #[serde(default, skip_serializing_if = "Option::is_none")]

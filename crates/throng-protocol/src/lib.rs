@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`frames`]: the client→server ([`ClientFrame`]) and server→client ([`ServerFrame`])
 //!   frames and the [`Message`] they carry. One schema for every encoding.
+//! - [`attrs`]: room attribute changes, snapshots and how a client applies them.
 //! - [`codes`]: stable error codes sent in `error` frames and WebSocket close codes, each
 //!   close code saying whether the client should reconnect.
 //! - [`codec`]: JSON (the default) and MessagePack (negotiated by WebSocket subprotocol),
@@ -11,6 +12,7 @@
 //!
 //! This crate does no IO; it turns values into bytes and back.
 
+pub mod attrs;
 pub mod codec;
 pub mod codes;
 pub mod frames;

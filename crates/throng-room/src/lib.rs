@@ -24,4 +24,4 @@ mod tests;
 pub use attributes::{AttrError, AttributeLimits, RoomAttributes};
 pub use rate::{KeyedLimiter, Refusal, TokenBucket};
 pub use room::{ConnId, Deliver, FlushReport, Room, RoomCounters, RoomError, Snapshot, MAX_PULL};
-pub use settings::{BatchSettings, NotifySettings, RoomSettings, SettingsError};
+pub use settings::{AttributeWriters, BatchSettings, NotifySettings, RoomSettings, SettingsError};

@@ -25,6 +25,23 @@ pub struct RoomSettings {
     pub max_members: u32,
     pub batch: BatchSettings,
     pub notify: NotifySettings,
+    /// Limits of the room's attributes (keys, value sizes, change log).
+    pub attributes: crate::attributes::AttributeLimits,
+    /// Who may set and delete the room's attributes from a connection (the server API
+    /// always may).
+    pub attribute_writers: AttributeWriters,
+}
+
+/// Who may write a room's attributes from a client connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum AttributeWriters {
+    /// Users with the `moderator` or `system` role (the default).
+    #[default]
+    Moderators,
+    /// Every member of the room.
+    Members,
 }
 
 /// When a room flushes its rings to members (seed 000 §5.2.1: small rooms deliver at
@@ -76,6 +93,8 @@ impl Default for RoomSettings {
             max_members: 0,
             batch: BatchSettings::default(),
             notify: NotifySettings::default(),
+            attributes: crate::attributes::AttributeLimits::default(),
+            attribute_writers: AttributeWriters::default(),
         }
     }
 }
@@ -125,6 +144,17 @@ fn check(field: &'static str, value: u32, min: u32, max: u32) -> Result<(), Sett
     }
 }
 
+/// The settings path of an attribute limit, e.g. `attributes.max_keys`.
+fn attribute_field(field: &'static str) -> &'static str {
+    match field {
+        "max_keys" => "attributes.max_keys",
+        "max_key_bytes" => "attributes.max_key_bytes",
+        "max_value_bytes" => "attributes.max_value_bytes",
+        "max_log" => "attributes.max_log",
+        other => other,
+    }
+}
+
 impl RoomSettings {
     /// Checks every field against its range; the error names the first bad field.
     pub fn validate(&self) -> Result<(), SettingsError> {
@@ -167,6 +197,10 @@ impl RoomSettings {
             1,
             10_000,
         )?;
+        self.attributes.validate().map_err(|e| SettingsError {
+            field: attribute_field(e.field),
+            ..e
+        })?;
         Ok(())
     }
 

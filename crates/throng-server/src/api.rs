@@ -59,6 +59,8 @@ pub fn router() -> (axum::Router<Arc<Node>>, utoipa::openapi::OpenApi) {
         .routes(routes!(put_global_entry, delete_global_entry))
         .routes(routes!(list_global_entries))
         .routes(routes!(get_filter, put_filter, delete_filter))
+        .routes(routes!(get_attributes))
+        .routes(routes!(put_attribute, delete_attribute))
         .split_for_parts()
 }
 
@@ -814,6 +816,120 @@ async fn delete_filter(State(node): State<Arc<Node>>) -> Result<Json<FilterView>
     Ok(Json(view))
 }
 
+// --- Room attributes ----------------------------------------------------------------
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct SinceQuery {
+    /// The version the caller holds; 0 (the default) for everything.
+    since: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AttributesView {
+    /// The changes after `since`, oldest first; absent when `snapshot` is given.
+    changes: Option<Vec<throng_protocol::attrs::Change>>,
+    /// The full set, given instead of changes when they are no longer all kept.
+    snapshot: Option<throng_protocol::attrs::Snapshot>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetAttribute {
+    /// Any JSON value but null, at most `attributes.max_value_bytes` encoded.
+    value: serde_json::Value,
+    /// Only if the key is at this version (0: only if absent).
+    expect_version: Option<u64>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct DeleteAttributeQuery {
+    /// Only if the key is at this version.
+    expect_version: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AttributeVersion {
+    /// The room's attribute version after the change.
+    version: u64,
+}
+
+fn attr_error(e: crate::attributes::WriteError) -> ApiError {
+    match e {
+        crate::attributes::WriteError::Backend(e) => ApiError::backend(e),
+        crate::attributes::WriteError::Refused(e) => {
+            let status = match e {
+                throng_room::attributes::AttrError::VersionMismatch { .. } => StatusCode::CONFLICT,
+                throng_room::attributes::AttrError::NotFound { .. } => StatusCode::NOT_FOUND,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            ApiError::new(status, e.code(), e.to_string())
+        }
+    }
+}
+
+/// A room's attributes: the changes after `since`, or the full set.
+#[utoipa::path(get, path = "/v1/rooms/{id}/attributes", tag = "attributes", params(("id" = String, Path), SinceQuery),
+    responses((status = 200, body = AttributesView), (status = 404, body = ErrorBody)))]
+async fn get_attributes(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    Query(query): Query<SinceQuery>,
+) -> Result<Json<AttributesView>, ApiError> {
+    find_room(&node, &id).await?;
+    let since = node
+        .backends
+        .hot
+        .attr_since(&id, query.since.unwrap_or(0))
+        .await
+        .map_err(ApiError::backend)?;
+    let (changes, snapshot) = crate::attributes::split(since);
+    Ok(Json(AttributesView { changes, snapshot }))
+}
+
+/// Set one attribute of a room; members are told the new version.
+#[utoipa::path(put, path = "/v1/rooms/{id}/attributes/{key}", tag = "attributes",
+    params(("id" = String, Path), ("key" = String, Path)), request_body = SetAttribute,
+    responses((status = 200, body = AttributeVersion), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn put_attribute(
+    State(node): State<Arc<Node>>,
+    Path((id, key)): Path<(String, String)>,
+    ApiJson(body): ApiJson<SetAttribute>,
+) -> Result<Json<AttributeVersion>, ApiError> {
+    let record = find_room(&node, &id).await?;
+    let write = throng_backend::AttrWrite::Set {
+        key,
+        value: body.value,
+        by: None,
+        delete_on_leave: false,
+        expect_version: body.expect_version,
+    };
+    let version = crate::attributes::write(&node.backends, &id, &record.settings, write)
+        .await
+        .map_err(attr_error)?;
+    Ok(Json(AttributeVersion { version }))
+}
+
+/// Delete one attribute of a room.
+#[utoipa::path(delete, path = "/v1/rooms/{id}/attributes/{key}", tag = "attributes",
+    params(("id" = String, Path), ("key" = String, Path), DeleteAttributeQuery),
+    responses((status = 200, body = AttributeVersion), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn delete_attribute(
+    State(node): State<Arc<Node>>,
+    Path((id, key)): Path<(String, String)>,
+    Query(query): Query<DeleteAttributeQuery>,
+) -> Result<Json<AttributeVersion>, ApiError> {
+    let record = find_room(&node, &id).await?;
+    let write = throng_backend::AttrWrite::Delete {
+        key,
+        by: None,
+        expect_version: query.expect_version,
+    };
+    let version = crate::attributes::write(&node.backends, &id, &record.settings, write)
+        .await
+        .map_err(attr_error)?;
+    Ok(Json(AttributeVersion { version }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -858,6 +974,8 @@ mod tests {
                 "/v1/moderation/{list}/{user}",
                 "/v1/rooms",
                 "/v1/rooms/{id}",
+                "/v1/rooms/{id}/attributes",
+                "/v1/rooms/{id}/attributes/{key}",
                 "/v1/rooms/{id}/kick/{user}",
                 "/v1/rooms/{id}/messages",
                 "/v1/rooms/{id}/moderation/{list}",

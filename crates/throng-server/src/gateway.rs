@@ -252,6 +252,58 @@ impl Connection {
         self.claims.roles.iter().any(|r| r == role)
     }
 
+    /// A member's write to the room's attributes.
+    async fn attr_write(
+        &mut self,
+        id: Option<u32>,
+        room: String,
+        write: throng_backend::AttrWrite,
+    ) -> Result<ServerFrame, (ErrorCode, String)> {
+        let Some(joined) = self.rooms.get(room.as_str()) else {
+            return Err(not_joined(&room));
+        };
+        let settings = joined.handle.settings();
+        let allowed = settings.attribute_writers == throng_room::AttributeWriters::Members
+            || self.has_role(MODERATOR_ROLE)
+            || self.has_role(SYSTEM_ROLE);
+        if !allowed {
+            return Err((
+                ErrorCode::FORBIDDEN,
+                "this room's attributes are written by moderators".into(),
+            ));
+        }
+        match crate::attributes::write(&self.node.backends, &room, &settings, write).await {
+            Ok(version) => Ok(ServerFrame::AttrSaved { id, room, version }),
+            Err(crate::attributes::WriteError::Refused(e)) => Err(crate::attributes::refusal(&e)),
+            Err(crate::attributes::WriteError::Backend(e)) => Err(unavailable(e)),
+        }
+    }
+
+    async fn attr_pull(
+        &mut self,
+        id: Option<u32>,
+        room: String,
+        since: u64,
+    ) -> Result<ServerFrame, (ErrorCode, String)> {
+        if !self.rooms.contains_key(room.as_str()) {
+            return Err(not_joined(&room));
+        }
+        let answer = self
+            .node
+            .backends
+            .hot
+            .attr_since(&room, since)
+            .await
+            .map_err(unavailable)?;
+        let (changes, snapshot) = crate::attributes::split(answer);
+        Ok(ServerFrame::Attrs {
+            id,
+            room,
+            changes,
+            snapshot,
+        })
+    }
+
     /// A moderator's action from this connection.
     async fn moderate(
         &mut self,
@@ -403,6 +455,43 @@ impl Connection {
                 since,
                 limit,
             } => self.pull(id, room, since, limit).await,
+            ClientFrame::AttrSet {
+                id,
+                room,
+                key,
+                value,
+                delete_on_leave,
+                expect_version,
+            } => {
+                let by = Some(self.claims.sub.clone());
+                let write = throng_backend::AttrWrite::Set {
+                    key,
+                    value,
+                    by,
+                    delete_on_leave,
+                    expect_version,
+                };
+                self.attr_write(id, room, write).await
+            }
+            ClientFrame::AttrDelete {
+                id,
+                room,
+                key,
+                expect_version,
+            } => {
+                let by = Some(self.claims.sub.clone());
+                self.attr_write(
+                    id,
+                    room,
+                    throng_backend::AttrWrite::Delete {
+                        key,
+                        by,
+                        expect_version,
+                    },
+                )
+                .await
+            }
+            ClientFrame::AttrPull { id, room, since } => self.attr_pull(id, room, since).await,
             ClientFrame::Moderate {
                 id,
                 room,
@@ -498,6 +587,11 @@ impl Connection {
             };
             self.rooms.insert(handle.id.clone(), JoinedRoom { handle });
             metrics::counter!(m::JOINS).increment(1);
+            // Every join, resumes included, gets the full set: a version from before a
+            // restart would not match this server's change log.
+            let attrs = crate::attributes::snapshot(&self.node.backends, &room)
+                .await
+                .map_err(unavailable)?;
             return Ok(ServerFrame::Joined {
                 id,
                 room,
@@ -506,6 +600,7 @@ impl Connection {
                 mode,
                 msgs: snapshot.msgs.iter().map(|m| m.message.clone()).collect(),
                 skipped: snapshot.skipped.non_empty(),
+                attrs,
             });
         }
         Err((

@@ -13,6 +13,7 @@
 //! Tests start servers on port 0 through the same function.
 
 pub mod api;
+pub mod attributes;
 pub mod error;
 pub mod gateway;
 pub mod metrics;

@@ -20,6 +20,7 @@ pub const BUS_LAGGED: &str = "throng_bus_lagged_messages_total";
 pub const FLUSH_SECONDS: &str = "throng_flush_seconds";
 pub const MODERATION_ACTIONS: &str = "throng_moderation_actions_total";
 pub const FILTERED: &str = "throng_messages_filtered_total";
+pub const ATTRIBUTE_WRITES: &str = "throng_attribute_changes_total";
 
 pub fn describe() {
     describe_gauge!(CONNECTIONS, "Open WebSocket connections");
@@ -60,6 +61,10 @@ pub fn describe() {
     describe_counter!(
         FILTERED,
         "Client messages refused by the word filter, by list"
+    );
+    describe_counter!(
+        ATTRIBUTE_WRITES,
+        "Room attribute changes (sets and deletes)"
     );
 }
 

@@ -6,6 +6,7 @@
 //! A host with no members stops after [`IDLE_LINGER`]; the next join starts a new one,
 //! whose rings are seeded from the bus's recent history.
 
+use crate::attributes::ATTR_KIND;
 use crate::gateway::{Outbound, Outbox};
 use crate::metrics as m;
 use crate::moderation::{Control, CONTROL_KIND, GLOBAL_TOPIC};
@@ -153,7 +154,7 @@ impl RoomRegistry {
         drop(hosts);
         let mut room = Room::new(id, settings);
         let start = Instant::now();
-        for message in recent.into_iter().filter(|m| m.kind != CONTROL_KIND) {
+        for message in recent.into_iter().filter(|m| !m.kind.starts_with('@')) {
             room.insert(Arc::new(EncodedMessage::new((*message).clone())), 0);
         }
         let host = Host {
@@ -162,6 +163,8 @@ impl RoomRegistry {
             members: HashMap::new(),
             registry: self.clone(),
             handle: handle.clone(),
+            backends: backends.clone(),
+            attr_notify: None,
         };
         tokio::spawn(host.run(rx, subscription));
         Ok(Some(handle))
@@ -210,6 +213,10 @@ struct Host {
     members: HashMap<ConnId, Link>,
     registry: Arc<RoomRegistry>,
     handle: Arc<RoomHandle>,
+    backends: Backends,
+    /// The newest attribute version announced on the bus and not yet told to members,
+    /// with the time to tell them: announcements are merged per flush interval.
+    attr_notify: Option<(u64, Instant)>,
 }
 
 /// The [`Deliver`] of one flush: maps room decisions onto connection outboxes.
@@ -285,6 +292,7 @@ impl Host {
                 .next_flush_at()
                 .map(|ms| self.start + Duration::from_millis(ms));
             let linger_until = idle_since.map(|t| t + IDLE_LINGER);
+            let attr_notify_at = self.attr_notify.map(|(_, at)| at);
             tokio::select! {
                 command = commands.recv() => {
                     let Some(command) = command else { break };
@@ -293,6 +301,14 @@ impl Host {
                     }
                 }
                 received = subscription.recv() => match received {
+                    BusRecv::Message(message) if message.kind == ATTR_KIND => {
+                        let version = message.body.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
+                        let interval = Duration::from_millis(self.room.flush_interval_ms());
+                        self.attr_notify = match self.attr_notify {
+                            Some((known, at)) => Some((known.max(version), at)),
+                            None => Some((version, Instant::now() + interval)),
+                        };
+                    }
                     BusRecv::Message(message) if message.kind == CONTROL_KIND => {
                         match serde_json::from_value::<Control>(message.body.clone()) {
                             Ok(control) => self.apply_control(&control),
@@ -313,6 +329,7 @@ impl Host {
                     }
                 },
                 _ = sleep_until_opt(flush_at) => self.flush(),
+                _ = sleep_until_opt(attr_notify_at) => self.send_attr_notify(),
                 _ = sleep_until_opt(linger_until) => {
                     // Leave the registry first, so new joins start a fresh host; then
                     // answer any join that raced in with a retry.
@@ -362,7 +379,9 @@ impl Host {
             }
             Command::Leave { conn } => {
                 self.room.leave(conn);
-                self.members.remove(&conn);
+                if let Some(link) = self.members.remove(&conn) {
+                    self.user_may_have_left(&link.user);
+                }
             }
             Command::Pull {
                 conn,
@@ -449,6 +468,7 @@ impl Host {
                             room: self.handle.id.clone(),
                             message: crate::gateway::ws_message(codec, codec.encode_server(&left)),
                         });
+                        self.user_may_have_left(&link.user);
                     }
                     self.room.leave(conn);
                 }
@@ -461,6 +481,53 @@ impl Host {
             }
             _ => {}
         }
+    }
+
+    /// Tells every member the room's attributes reached a new version (merged).
+    fn send_attr_notify(&mut self) {
+        let Some((version, _)) = self.attr_notify.take() else {
+            return;
+        };
+        let frame = ServerFrame::AttrNotify {
+            room: self.handle.id.to_string(),
+            version,
+        };
+        let mut encoded: [Option<axum::extract::ws::Message>; 2] = [None, None];
+        for link in self.members.values() {
+            let codec = link.outbox.codec();
+            let message = encoded[codec.index()]
+                .get_or_insert_with(|| {
+                    crate::gateway::ws_message(codec, codec.encode_server(&frame))
+                })
+                .clone();
+            // Best effort: a member that misses a notify learns the version at its next one.
+            link.outbox.try_send(Outbound::Event(message));
+        }
+    }
+
+    /// A connection of `user` left: if it was the user's last one here, delete the
+    /// attributes the user set with `delete_on_leave`, and announce the change. (In a
+    /// cluster the user may still be on another node; that node's leave repeats this.)
+    fn user_may_have_left(&self, user: &Arc<str>) {
+        if self.members.values().any(|link| link.user == *user) {
+            return;
+        }
+        let backends = self.backends.clone();
+        let room = self.handle.id.clone();
+        let limits = self.room.settings().attributes.clone();
+        let user = user.to_string();
+        tokio::spawn(async move {
+            let write = throng_backend::AttrWrite::RemoveOwnedBy { user };
+            match backends.hot.attr_write(&room, &limits, write).await {
+                Ok(Ok(changes)) => {
+                    if let Some(last) = changes.last() {
+                        let _ = crate::attributes::announce(&backends, &room, last.version).await;
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!(room = %room, error = %e, "attribute cleanup refused"),
+                Err(e) => tracing::warn!(room = %room, error = %e, "attribute cleanup failed"),
+            }
+        });
     }
 
     fn delete_members(&mut self) {
@@ -491,7 +558,9 @@ impl Host {
         let report = self.room.flush(now, &mut delivery);
         let dropped = std::mem::take(&mut delivery.dropped);
         for conn in dropped {
-            self.members.remove(&conn);
+            if let Some(link) = self.members.remove(&conn) {
+                self.user_may_have_left(&link.user);
+            }
         }
         let after = self.room.counters();
         metrics::histogram!(m::FLUSH_SECONDS).record(started.elapsed().as_secs_f64());

@@ -349,7 +349,8 @@ async fn chat(url: String, token: String, room: String) -> anyhow::Result<()> {
                     let reason = reason.map(|r| format!(": {r}")).unwrap_or_default();
                     say!("! {by}: {action:?}{until}{reason}");
                 }
-                Some(Event::Notify { .. }) => {}
+                Some(Event::AttrNotify { version, .. }) => say!("! room attributes changed (version {version})"),
+                Some(Event::Notify { .. } | Event::Attributes { .. }) => {}
                 Some(Event::Closed) | None => break,
             },
         }
