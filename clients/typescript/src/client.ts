@@ -10,9 +10,14 @@
  * `connecting`; on the next `hello` every joined room is joined again with
  * `since` = the room's settled position (the last batch's `upto`). A close code that says "do not reconnect", `close()`, or too
  * many failed attempts in a row end in `closed`.
+ *
+ * Room attributes: every `joined` reply replaces the room's attribute state
+ * (`RoomTracker`); each `attr_notify` is answered with `attr_pull {since: version held}`
+ * (one in flight per room), and the answer is applied and emitted as `attributes`.
  * @module
  */
 
+import type { AttrChange, AttrState } from "./attrs.js";
 import { Backoff, DEFAULT_BACKOFF } from "./backoff.js";
 import { closeCodeName, CloseCodes, ErrorCodes, shouldReconnect } from "./codes.js";
 import {
@@ -26,6 +31,7 @@ import {
 import { TypedEmitter } from "./emitter.js";
 import { ThrongClientError, ThrongError } from "./errors.js";
 import type {
+  Attrs,
   Batch,
   ClientFrame,
   DeliveryMode,
@@ -34,6 +40,8 @@ import type {
   Joined,
   LeaveReason,
   Message,
+  ModerateAction,
+  Moderation,
   Priority,
   Pulled,
   Sent,
@@ -95,6 +103,31 @@ export interface SendOptions {
   priority?: Priority;
 }
 
+export interface ModerateOptions {
+  /** The target user: required for every action but `mute_room` and `unmute_room`, refused for those two. */
+  user?: string;
+  /** How long a mute, ban or list entry lasts, in seconds; absent means until lifted. */
+  durationS?: number;
+  /** Shown to the affected users; at most 512 bytes. */
+  reason?: string;
+}
+
+export interface AttrSetOptions {
+  /** Delete the entry when this user leaves the room (its last connection there). */
+  deleteOnLeave?: boolean;
+  /**
+   * Compare-and-set: only if the key is at this version now (an entry's `version`); 0
+   * means only if the key is absent. Otherwise the write is refused with 307
+   * `attr_conflict`.
+   */
+  expectVersion?: number;
+}
+
+export interface AttrDeleteOptions {
+  /** Compare-and-set: only if the key is at this version now; else 307 `attr_conflict`. */
+  expectVersion?: number;
+}
+
 export interface MessagesEvent {
   room: string;
   /** Messages not delivered before, in the order the server sent them. */
@@ -112,10 +145,45 @@ export interface NotifyEvent {
 
 export interface LeftEvent {
   room: string;
-  /** The server's reason, or `resume_failed` when the server refused the resume join. */
+  /**
+   * The server's reason (`requested`, `room_deleted`, `not_pulling`, `kicked` or
+   * `banned`), or `resume_failed` when the server refused the resume join.
+   */
   reason: LeaveReason | "resume_failed";
   /** Why the resume join was refused. */
   error?: ThrongError;
+}
+
+/**
+ * A moderator (or the app's backend) acted on this client's user, or on a whole room.
+ * Removals (`kick`, `ban`, `blacklist`) are followed by a `left` event.
+ */
+export interface ModerationEvent {
+  /** The room; absent for an action across all rooms (a global mute or ban). */
+  room?: string;
+  action: ModerateAction;
+  /** The user concerned (this client's user); absent when the whole room is concerned. */
+  user?: string;
+  /** When it ends, ms since the Unix epoch; absent means until lifted. */
+  until?: number;
+  /** The moderator's reason. */
+  reason?: string;
+  /** The moderator's user id, or `@server` for the server API. */
+  by: string;
+}
+
+/** The attributes of a joined room changed, or were replaced by a join. */
+export interface AttributesEvent {
+  room: string;
+  /** The room's attributes now (also what `attrs(room)` returns until the next change). */
+  state: AttrState;
+  /**
+   * The changes applied, oldest first, when an `attrs` answer was incremental; absent
+   * when the state was replaced (a join, or a snapshot answer).
+   */
+  changes?: AttrChange[];
+  /** Which frame carried it: the `joined` reply (every join, resumes included) or an `attrs` answer. */
+  source: "joined" | "attrs";
 }
 
 export interface DisconnectedEvent {
@@ -146,6 +214,8 @@ export interface ThrongEvents {
   messages: MessagesEvent;
   notify: NotifyEvent;
   left: LeftEvent;
+  moderation: ModerationEvent;
+  attributes: AttributesEvent;
   /** An `error` frame that answers no pending request, or a frame that cannot be read. */
   serverError: ThrongError;
   disconnected: DisconnectedEvent;
@@ -323,6 +393,60 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
     const startedAt = Date.now();
     const pong = await this.request("ping", { type: "ping" }, undefined);
     return { serverTs: pong.ts, rttMs: Date.now() - startedAt };
+  }
+
+  /**
+   * A moderator's action on `room` (the token needs the `moderator` or `system` role;
+   * others get 206 `forbidden`). Resolves when the server confirms it (`moderated`).
+   * The moderator need not be in the room. The users concerned get a `moderation` event.
+   */
+  async moderate(room: string, action: ModerateAction, options: ModerateOptions = {}): Promise<void> {
+    const frame: RequestFrame<"moderate"> = { type: "moderate", room, action };
+    if (options.user !== undefined) frame.user = options.user;
+    if (options.durationS !== undefined) frame.duration_s = options.durationS;
+    if (options.reason !== undefined) frame.reason = options.reason;
+    await this.request("moderate", frame, room);
+  }
+
+  /**
+   * Sets the attribute `key` of a joined room to `value` (any JSON value but `null`) and
+   * resolves with the room's attribute version after the change. Needs the right to
+   * write the room's attributes (206 otherwise); a broken rule is 306 `attr_refused`, a
+   * failed `expectVersion` 307 `attr_conflict`. The change reaches `attrs(room)` and the
+   * `attributes` event the way everyone's changes do: through the server's `attr_notify`.
+   */
+  async attrSet(
+    room: string,
+    key: string,
+    value: Exclude<JsonValue, null>,
+    options: AttrSetOptions = {},
+  ): Promise<number> {
+    const frame: RequestFrame<"attr_set"> = { type: "attr_set", room, key, value };
+    if (options.deleteOnLeave !== undefined) frame.delete_on_leave = options.deleteOnLeave;
+    if (options.expectVersion !== undefined) frame.expect_version = options.expectVersion;
+    const saved = await this.request("attr_set", frame, room);
+    return saved.version;
+  }
+
+  /**
+   * Deletes the attribute `key` of a joined room and resolves with the room's attribute
+   * version after the change (306 `attr_not_found` when the key is absent).
+   */
+  async attrDelete(room: string, key: string, options: AttrDeleteOptions = {}): Promise<number> {
+    const frame: RequestFrame<"attr_delete"> = { type: "attr_delete", room, key };
+    if (options.expectVersion !== undefined) frame.expect_version = options.expectVersion;
+    const saved = await this.request("attr_delete", frame, room);
+    return saved.version;
+  }
+
+  /**
+   * The attributes of a joined room as this client holds them (`{ version: 0, entries: {} }`
+   * for a room without any), or `undefined` for a room not joined. Kept current
+   * automatically; the `attributes` event says when it changes. Frozen: read it, do not
+   * change it.
+   */
+  attrs(room: string): AttrState | undefined {
+    return this.rooms.attrs(room);
   }
 
   /** The highest seq this client has seen in `room` (what a resume asks from), if joined. */
@@ -505,10 +629,12 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
     // The server says hello first; anything before it is not ours to act on.
     if (this.connectionState !== "open") return;
     switch (frame.type) {
-      case "joined":
-        this.rooms.joined(frame.room, frame.mode, frame.seq);
+      case "joined": {
+        const attrs = this.rooms.joined(frame.room, frame.mode, frame.seq, frame.attrs);
+        this.emit("attributes", { room: frame.room, state: attrs, source: "joined" });
         this.deliver(frame.room, frame.msgs, frame.skipped, "joined");
         break;
+      }
       case "batch":
         this.onBatch(frame);
         break;
@@ -525,11 +651,26 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
         this.rooms.forget(frame.room);
         this.emit("left", { room: frame.room, reason: frame.reason });
         break;
+      case "moderation":
+        this.emit("moderation", moderationEvent(frame));
+        break;
+      case "attr_notify": {
+        const since = this.rooms.attrNotify(frame.room, frame.version);
+        if (since !== undefined) this.pullAttrs(frame.room, since);
+        break;
+      }
+      case "attrs":
+        // Applied here rather than when the pull's promise settles, so the answer takes
+        // effect in frame order even when several frames are handled in one task.
+        this.onAttrsAnswer(frame);
+        break;
       case "error":
         if (!this.requests.settle(frame)) this.emit("serverError", ThrongError.fromFrame(frame));
         return;
       case "sent":
       case "pong":
+      case "attr_saved":
+      case "moderated":
         break;
     }
     this.requests.settle(frame);
@@ -616,6 +757,48 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
   private afterAutoPull(room: string): void {
     if (this.rooms.pullFinished(room) && this.connectionState === "open") {
       this.autoPullRoom(room);
+    }
+  }
+
+  private onAttrsAnswer(frame: Attrs): void {
+    const update = this.rooms.applyAttrAnswer(frame.room, frame);
+    if (update === undefined) return;
+    // An answer that stopped at a gap before applying anything changed nothing.
+    if (update.changes !== undefined && update.changes.length === 0) return;
+    const event: AttributesEvent = { room: frame.room, state: update.state, source: "attrs" };
+    if (update.changes !== undefined) event.changes = update.changes;
+    this.emit("attributes", event);
+  }
+
+  /** Sends `attr_pull` for `room`; `RoomTracker` has marked the pull in flight. */
+  private pullAttrs(room: string, since: number): void {
+    this.request("attr_pull", { type: "attr_pull", room, since }, room).then(
+      () => this.afterAttrPull(room, true),
+      (error: unknown) => {
+        if (error instanceof ThrongError) this.emit("serverError", error);
+        this.afterAttrPull(room, false);
+      },
+    );
+  }
+
+  private afterAttrPull(room: string, answered: boolean): void {
+    const since = this.rooms.attrPullFinished(room, answered);
+    if (since !== undefined) {
+      // Without a connection the next one's resume join brings the full set anyway.
+      if (this.connectionState === "open") this.pullAttrs(room, since);
+      return;
+    }
+    const gap = answered ? this.rooms.attrGap(room) : undefined;
+    if (gap !== undefined) {
+      // The server answered with a gap twice in a row: pulling again would loop.
+      this.emit(
+        "serverError",
+        new ThrongError(
+          ErrorCodes.INTERNAL,
+          `the attributes of room ${room} stopped at a gap twice in a row (${gap.message}); waiting for the next attr_notify`,
+          room,
+        ),
+      );
     }
   }
 
@@ -713,6 +896,16 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
       }
     }, 2 * heartbeatMs);
   }
+}
+
+/** The event for a `moderation` frame: its fields, without the ones the frame left out. */
+function moderationEvent(frame: Moderation): ModerationEvent {
+  const event: ModerationEvent = { action: frame.action, by: frame.by };
+  if (frame.room !== undefined) event.room = frame.room;
+  if (frame.user !== undefined) event.user = frame.user;
+  if (frame.until !== undefined) event.until = frame.until;
+  if (frame.reason !== undefined) event.reason = frame.reason;
+  return event;
 }
 
 /** A readable word for a close that came without a reason text. */

@@ -107,8 +107,26 @@ const REQUIRED_FIELDS: Record<ServerFrame["type"], Record<string, string>> = {
   notify: { room: "string", seq: "number" },
   pulled: { room: "string", seq: "number", msgs: "array" },
   pong: { ts: "number" },
+  attr_saved: { room: "string", version: "number" },
+  attrs: { room: "string" },
+  attr_notify: { room: "string", version: "number" },
+  moderated: { room: "string", action: "string" },
+  moderation: { action: "string", by: "string" },
   error: { code: "number", message: "string" },
 };
+
+/**
+ * Optional fields the client reads, checked when present: a wrong type there is as
+ * unreadable as a missing required field.
+ */
+const OPTIONAL_FIELDS: Partial<Record<ServerFrame["type"], Record<string, string>>> = {
+  moderation: { room: "string", user: "string", until: "number", reason: "string" },
+  error: { room: "string" },
+};
+
+const ATTR_SNAPSHOT_FIELDS: Record<string, string> = { version: "number", entries: "map" };
+const ATTR_ENTRY_FIELDS: Record<string, string> = { version: "number", ts: "number" };
+const ATTR_CHANGE_FIELDS: Record<string, string> = { version: "number", key: "string", ts: "number" };
 
 const MESSAGE_FIELDS: Record<string, string> = {
   seq: "number",
@@ -135,6 +153,27 @@ function checkServerFrame(value: unknown): ServerFrame | undefined {
   if ("id" in value && value.id !== undefined && typeof value.id !== "number") {
     throw new FrameDecodeError(`malformed ${value.type} frame: \`id\` is not a number`);
   }
+  const optional = OPTIONAL_FIELDS[value.type as ServerFrame["type"]] ?? {};
+  for (const [field, expected] of Object.entries(optional)) {
+    if (value[field] !== undefined && !hasType(value[field], expected)) {
+      throw new FrameDecodeError(`malformed ${value.type} frame: \`${field}\` is not a ${expected}`);
+    }
+  }
+  // The client applies attribute payloads to the state it keeps, so they are checked as
+  // closely as messages are.
+  if (value.type === "joined" && value.attrs !== undefined) checkAttrSnapshot(value.attrs, "joined attrs");
+  if (value.type === "attrs") {
+    if (value.snapshot !== undefined) checkAttrSnapshot(value.snapshot, "attrs snapshot");
+    if (value.changes !== undefined) {
+      if (!Array.isArray(value.changes)) {
+        throw new FrameDecodeError("malformed attrs frame: `changes` is not an array");
+      }
+      for (const change of value.changes) {
+        if (!isRecord(change)) throw new FrameDecodeError("malformed attrs frame: a change is not a map");
+        checkFields(change, ATTR_CHANGE_FIELDS, "attrs change");
+      }
+    }
+  }
   if (Array.isArray(value.msgs)) {
     for (const message of value.msgs) {
       if (!isRecord(message)) {
@@ -149,14 +188,31 @@ function checkServerFrame(value: unknown): ServerFrame | undefined {
   return value as unknown as ServerFrame;
 }
 
+function checkAttrSnapshot(snapshot: unknown, what: string) {
+  if (!isRecord(snapshot)) throw new FrameDecodeError(`malformed ${what}: not a map`);
+  checkFields(snapshot, ATTR_SNAPSHOT_FIELDS, what);
+  const entries = snapshot.entries as Record<string, unknown>;
+  for (const key of Object.keys(entries)) {
+    const entry = entries[key];
+    if (!isRecord(entry)) throw new FrameDecodeError(`malformed ${what}: entry ${JSON.stringify(key)} is not a map`);
+    checkFields(entry, ATTR_ENTRY_FIELDS, `${what} entry`);
+    if (!("value" in entry)) throw new FrameDecodeError(`malformed ${what}: entry ${JSON.stringify(key)} has no \`value\``);
+  }
+}
+
 function checkFields(value: Record<string, unknown>, fields: Record<string, string>, what: string) {
   for (const [field, expected] of Object.entries(fields)) {
-    const actual = value[field];
-    const ok = expected === "array" ? Array.isArray(actual) : typeof actual === expected;
-    if (!ok) {
+    if (!hasType(value[field], expected)) {
       throw new FrameDecodeError(`malformed ${what} frame: \`${field}\` is not a ${expected}`);
     }
   }
+}
+
+/** `expected` is a `typeof` name, `array`, or `map` (an object that is not an array). */
+function hasType(actual: unknown, expected: string): boolean {
+  if (expected === "array") return Array.isArray(actual);
+  if (expected === "map") return isRecord(actual);
+  return typeof actual === expected;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

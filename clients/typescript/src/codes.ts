@@ -34,6 +34,26 @@ export const ErrorCodes = {
   INVALID_VALUE: 208,
   /** The room is full (`max_members` reached). */
   ROOM_FULL: 300,
+  /** The user is muted in this room or in all rooms; the message says until when. */
+  MUTED: 301,
+  /** The user is banned from this room or from all rooms; the message says until when. */
+  BANNED: 302,
+  /** The user is on the room's blacklist and may not join. */
+  BLACKLISTED: 303,
+  /** The whole room is muted (only whitelisted users may send). */
+  ROOM_MUTED: 304,
+  /** The message contains words the server's content filter refuses. */
+  FILTERED: 305,
+  /**
+   * A room attribute write broke a rule (key, value size, key count, unknown key); the
+   * message starts with the rule (see `attrRefusalRule`).
+   */
+  ATTR_REFUSED: 306,
+  /**
+   * A compare-and-set on a room attribute found another version: someone changed it
+   * first. Wait for the room's attributes to catch up, then decide again.
+   */
+  ATTR_CONFLICT: 307,
 } as const;
 
 export type ErrorCodeConstant = keyof typeof ErrorCodes;

@@ -4,9 +4,12 @@
  * with a `type` field naming it; JSON and MessagePack share this one schema.
  *
  * Optional fields are absent on the wire when empty (the Rust side skips `None`), so
- * they are optional here rather than `null`.
+ * they are optional here rather than `null`. The room attribute payloads (`AttrSnapshot`,
+ * `AttrChange`) live in `attrs.ts`, as they live in the crate's `attrs.rs`.
  * @module
  */
+
+import type { AttrChange, AttrSnapshot } from "./attrs.js";
 
 /** A room's priority lanes. Under load `low` is dropped first and `system` never. */
 export type Priority = "system" | "high" | "low";
@@ -17,8 +20,60 @@ export const PRIORITIES: readonly Priority[] = ["system", "high", "low"];
 /** How a connection receives a room's messages: pushed `batch` frames, or `notify` + `pull`. */
 export type DeliveryMode = "push" | "notify";
 
-/** Why a connection is no longer in a room. */
-export type LeaveReason = "requested" | "room_deleted" | "not_pulling";
+/**
+ * Why a connection is no longer in a room: the client left (`requested`), the room was
+ * deleted through the server API (`room_deleted`), notify mode and too many notifies
+ * unpulled (`not_pulling`), a moderator removed the user (`kicked`; they may join again),
+ * or a moderator banned or blacklisted the user (`banned`; joins are refused with 302 or
+ * 303 until it ends).
+ */
+export type LeaveReason = "requested" | "room_deleted" | "not_pulling" | "kicked" | "banned";
+
+/**
+ * What a moderator (or the app's backend through the server API) does to a room or one
+ * of its members. `ban` and `blacklist` remove the user now and refuse their joins until
+ * the ban ends or the entry is removed; `kick` removes the user now and they may join
+ * again; `mute_room` and `unmute_room` concern the whole room; whitelisted users are
+ * never dropped by the notify-pull policy, send in the `system` lane, and are spared by a
+ * room mute.
+ */
+export type ModerateAction =
+  | "mute"
+  | "unmute"
+  | "ban"
+  | "unban"
+  | "kick"
+  | "mute_room"
+  | "unmute_room"
+  | "whitelist"
+  | "unwhitelist"
+  | "blacklist"
+  | "unblacklist";
+
+/** Every moderation action, in the protocol's order. */
+export const MODERATE_ACTIONS: readonly ModerateAction[] = [
+  "mute",
+  "unmute",
+  "ban",
+  "unban",
+  "kick",
+  "mute_room",
+  "unmute_room",
+  "whitelist",
+  "unwhitelist",
+  "blacklist",
+  "unblacklist",
+];
+
+/** Whether the action removes the user from the room at once (`ban`, `kick`, `blacklist`). */
+export function moderateActionRemoves(action: ModerateAction): boolean {
+  return action === "ban" || action === "kick" || action === "blacklist";
+}
+
+/** Whether the action concerns one user and needs `user` (all but `mute_room` and `unmute_room`). */
+export function moderateActionTargetsUser(action: ModerateAction): boolean {
+  return action !== "mute_room" && action !== "unmute_room";
+}
 
 /** Any JSON value: a message body is whatever the app sent. */
 export type JsonValue =
@@ -98,7 +153,65 @@ export interface PingFrame {
   id?: number;
 }
 
-export type ClientFrame = JoinFrame | LeaveFrame | SendFrame | PullFrame | PingFrame;
+/** A moderator's action on a room (needs the `moderator` or `system` role in the token). */
+export interface ModerateFrame {
+  type: "moderate";
+  id?: number;
+  /** The room; the moderator need not be in it. */
+  room: string;
+  action: ModerateAction;
+  /** The target user; absent for `mute_room` and `unmute_room`, required for the rest. */
+  user?: string;
+  /** How long a mute, ban or list entry lasts, in seconds; absent means until lifted. */
+  duration_s?: number;
+  /** Shown to the affected users; at most 512 bytes. */
+  reason?: string;
+}
+
+/** Sets a room attribute (needs the right to write the room's attributes). */
+export interface AttrSetFrame {
+  type: "attr_set";
+  id?: number;
+  /** A room the connection joined. */
+  room: string;
+  /** 1-64 characters of `A-Z a-z 0-9 _ - . :` (per room setting). */
+  key: string;
+  /** Any JSON value but `null`, at most 4096 bytes encoded (per room setting). */
+  value: JsonValue;
+  /** Delete the entry when this user leaves the room (false when absent). */
+  delete_on_leave?: boolean;
+  /** Only if the key is at this version now; 0 means only if absent. */
+  expect_version?: number;
+}
+
+/** Deletes a room attribute. */
+export interface AttrDeleteFrame {
+  type: "attr_delete";
+  id?: number;
+  room: string;
+  key: string;
+  /** Only if the key is at this version now. */
+  expect_version?: number;
+}
+
+/** Fetches the room's attribute changes after `since`, the attribute version the client holds. */
+export interface AttrPullFrame {
+  type: "attr_pull";
+  id?: number;
+  room: string;
+  since: number;
+}
+
+export type ClientFrame =
+  | JoinFrame
+  | LeaveFrame
+  | SendFrame
+  | PullFrame
+  | PingFrame
+  | ModerateFrame
+  | AttrSetFrame
+  | AttrDeleteFrame
+  | AttrPullFrame;
 
 // ---------------------------------------------------------------------------------------
 // Server → client
@@ -125,6 +238,11 @@ export interface Joined {
   mode: DeliveryMode;
   msgs: Message[];
   skipped?: Skipped;
+  /**
+   * The room's attributes, when it has any: every join carries the full set, resumes
+   * included. Keep its version and pull the changes after it on `attr_notify`.
+   */
+  attrs?: AttrSnapshot;
 }
 
 export interface Left {
@@ -179,6 +297,64 @@ export interface Pong {
   ts: number;
 }
 
+/** Acknowledges `attr_set` or `attr_delete`: the room's attributes are now at `version`. */
+export interface AttrSaved {
+  type: "attr_saved";
+  id?: number;
+  room: string;
+  version: number;
+}
+
+/**
+ * The answer to `attr_pull`: either the changes after `since`, oldest first, or (when the
+ * server no longer has them all) the full set to replace the client's. See `applyAttrs`.
+ */
+export interface Attrs {
+  type: "attrs";
+  id?: number;
+  room: string;
+  changes?: AttrChange[];
+  snapshot?: AttrSnapshot;
+}
+
+/**
+ * The room's attributes changed and are now at `version`: pull the changes after the
+ * version you hold. Merged: at most one per room flush.
+ */
+export interface AttrNotify {
+  type: "attr_notify";
+  room: string;
+  version: number;
+}
+
+/** Acknowledges a `moderate` request: the action was carried out. */
+export interface Moderated {
+  type: "moderated";
+  id?: number;
+  room: string;
+  /** The action, as sent. */
+  action: ModerateAction;
+}
+
+/**
+ * Something a moderator (or the app's backend) did that concerns this connection: to its
+ * user (`user` is this connection's user) or to the whole room (`user` absent). `room` is
+ * absent for actions across all rooms (a global mute or ban). Removals (`kick`, `ban`,
+ * `blacklist`) are followed by `left`.
+ */
+export interface Moderation {
+  type: "moderation";
+  room?: string;
+  action: ModerateAction;
+  user?: string;
+  /** When it ends, ms since the Unix epoch; absent means until lifted (or, for a kick, now). */
+  until?: number;
+  /** The moderator's reason. */
+  reason?: string;
+  /** Who did it: a moderator's user id, or `@server` for the server API. */
+  by: string;
+}
+
 export interface ErrorFrame {
   type: "error";
   id?: number;
@@ -197,12 +373,17 @@ export type ServerFrame =
   | Notify
   | Pulled
   | Pong
+  | AttrSaved
+  | Attrs
+  | AttrNotify
+  | Moderated
+  | Moderation
   | ErrorFrame;
 
 export type ServerFrameType = ServerFrame["type"];
 
 /** Reply frames that answer a request carrying an `id`. */
-export type ReplyFrame = Joined | Left | Sent | Pulled | Pong;
+export type ReplyFrame = Joined | Left | Sent | Pulled | Pong | AttrSaved | Attrs | Moderated;
 
 /** Sum of the per-lane skipped counts (absent lanes count zero). */
 export function skippedTotal(skipped: Skipped | undefined): number {

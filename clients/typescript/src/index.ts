@@ -4,6 +4,8 @@
  * Layout:
  * - `client.ts`: `ThrongClient`, the only module that touches a socket or a timer.
  * - `frames.ts`, `codes.ts`: wire types and stable codes, as in the protocol crate.
+ * - `attrs.ts`: room attribute payloads and `applyAttrs`, which keeps a copy of a room's
+ *   attributes up to date (as `throng_protocol::attrs::apply` does).
  * - `codec.ts`: JSON and MessagePack frame encoding.
  * - `requests.ts`, `rooms.ts`, `dedup.ts`, `backoff.ts`: the client's logic, socket-free.
  * - `emitter.ts`, `errors.ts`, `socket.ts`: the typed emitter, error types, and the
@@ -14,12 +16,17 @@
 export {
   ThrongClient,
   urlWithToken,
+  type AttrDeleteOptions,
+  type AttrSetOptions,
+  type AttributesEvent,
   type ClosedEvent,
   type ConnectionState,
   type DisconnectedEvent,
   type JoinOptions,
   type LeftEvent,
   type MessagesEvent,
+  type ModerateOptions,
+  type ModerationEvent,
   type NotifyEvent,
   type PingResult,
   type ReconnectedEvent,
@@ -30,6 +37,20 @@ export {
 } from "./client.js";
 export * from "./frames.js";
 export * from "./codes.js";
+export {
+  AttrGapError,
+  appliedAttrChanges,
+  applyAttrs,
+  attrRefusalRule,
+  attrStateFromSnapshot,
+  EMPTY_ATTR_STATE,
+  type AttrChange,
+  type AttrEntry,
+  type AttrRefusalRule,
+  type AttrsAnswer,
+  type AttrSnapshot,
+  type AttrState,
+} from "./attrs.js";
 export { ThrongClientError, ThrongError, type ClientErrorReason } from "./errors.js";
 export {
   codecByName,
@@ -46,6 +67,6 @@ export {
 export { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
 export { DEFAULT_DEDUP_WINDOW, SeqWindow } from "./dedup.js";
 export { RequestTable, type ReplyByRequest, type RequestType, type Timers } from "./requests.js";
-export { RoomTracker, type ResumeJoin } from "./rooms.js";
+export { RoomTracker, type AttrUpdate, type ResumeJoin } from "./rooms.js";
 export { TypedEmitter, type Listener } from "./emitter.js";
 export type { WebSocketConstructor, WebSocketLike } from "./socket.js";

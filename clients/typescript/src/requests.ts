@@ -35,6 +35,10 @@ export interface ReplyByRequest {
   send: Extract<ReplyFrame, { type: "sent" }>;
   pull: Extract<ReplyFrame, { type: "pulled" }>;
   ping: Extract<ReplyFrame, { type: "pong" }>;
+  moderate: Extract<ReplyFrame, { type: "moderated" }>;
+  attr_set: Extract<ReplyFrame, { type: "attr_saved" }>;
+  attr_delete: Extract<ReplyFrame, { type: "attr_saved" }>;
+  attr_pull: Extract<ReplyFrame, { type: "attrs" }>;
 }
 
 export type RequestType = keyof ReplyByRequest;
@@ -45,6 +49,10 @@ const REPLY_TYPE: Record<RequestType, ReplyFrame["type"]> = {
   send: "sent",
   pull: "pulled",
   ping: "pong",
+  moderate: "moderated",
+  attr_set: "attr_saved",
+  attr_delete: "attr_saved",
+  attr_pull: "attrs",
 };
 
 interface Pending {

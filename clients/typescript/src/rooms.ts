@@ -1,10 +1,22 @@
 /**
  * What the client remembers about each joined room across reconnects: its delivery mode,
- * the highest seq seen (the `since` of the resume join), the dedup window, and whether a
- * notify-mode pull is in flight. Pure bookkeeping; the client sends the frames.
+ * the highest seq seen (the `since` of the resume join), the dedup window, whether a
+ * notify-mode pull is in flight, and the room's attributes with their pull in flight.
+ * Pure bookkeeping; the client sends the frames.
  * @module
  */
 
+import {
+  AttrGapError,
+  appliedAttrChanges,
+  applyAttrs,
+  attrStateFromSnapshot,
+  EMPTY_ATTR_STATE,
+  type AttrChange,
+  type AttrsAnswer,
+  type AttrSnapshot,
+  type AttrState,
+} from "./attrs.js";
 import { DEFAULT_DEDUP_WINDOW, SeqWindow } from "./dedup.js";
 import type { DeliveryMode, Message } from "./frames.js";
 
@@ -26,6 +38,33 @@ interface RoomState {
   pullInFlight: boolean;
   /** Notify mode: a `notify` arrived while a pull was in flight; pull once more after it. */
   pullWanted: boolean;
+  /** The room's attributes: the last `joined.attrs`, with every `attrs` answer since applied. */
+  attrs: AttrState;
+  /** An `attr_pull` for this room awaits its reply. */
+  attrPullInFlight: boolean;
+  /**
+   * The highest version an `attr_notify` announced while an `attr_pull` was in flight (0:
+   * none). The answer may predate it, so a follow-up pull is due if the state is still
+   * below it.
+   */
+  attrWantedVersion: number;
+  /** The gap the last `attrs` answer stopped at, if it did. */
+  attrGap: AttrGapError | undefined;
+  /** Answers in a row that stopped at a gap; the first is pulled again, a second is not. */
+  attrGapsInARow: number;
+}
+
+/** What an `attrs` answer did to a room's attributes. */
+export interface AttrUpdate {
+  /** The room's attributes now. */
+  state: AttrState;
+  /**
+   * The changes applied, oldest first, when the answer was incremental (absent for a
+   * snapshot; empty only when the answer stopped at a gap before applying any).
+   */
+  changes?: AttrChange[];
+  /** Set when the changes stopped at a gap: `state` holds those before it. */
+  gap?: AttrGapError;
 }
 
 /** The join to send for one room after a reconnect. */
@@ -48,8 +87,13 @@ export class RoomTracker {
    * processed) becomes the floor of `lastSeq`: the reply already carried what the client
    * should see up to there, so a resume must not ask for older history again. A repeated
    * join (a resume) keeps the room's dedup window.
+   *
+   * `attrs` (the reply's full attribute set; absent when the room has none) replaces the
+   * room's attributes on every join, resumes included. An `attr_pull` in flight stays in
+   * flight: its answer comes after this reply and applies on top of it.
    */
-  joined(room: string, mode: DeliveryMode, roomSeq: number): void {
+  joined(room: string, mode: DeliveryMode, roomSeq: number, attrs?: AttrSnapshot): AttrState {
+    const attrState = attrs === undefined ? EMPTY_ATTR_STATE : attrStateFromSnapshot(attrs);
     const state = this.rooms.get(room);
     if (state === undefined) {
       this.rooms.set(room, {
@@ -59,12 +103,21 @@ export class RoomTracker {
         window: new SeqWindow(this.windowCapacity),
         pullInFlight: false,
         pullWanted: false,
+        attrs: attrState,
+        attrPullInFlight: false,
+        attrWantedVersion: 0,
+        attrGap: undefined,
+        attrGapsInARow: 0,
       });
-      return;
+      return attrState;
     }
     state.mode = mode;
     state.lastSeq = Math.max(state.lastSeq, roomSeq);
     state.resumeSince = Math.max(state.resumeSince, roomSeq);
+    state.attrs = attrState;
+    state.attrGap = undefined;
+    state.attrGapsInARow = 0;
+    return attrState;
   }
 
   /**
@@ -164,11 +217,87 @@ export class RoomTracker {
     return false;
   }
 
-  /** A new connection has no pulls in flight. */
+  /** A new connection has no pulls in flight, of messages or of attributes. */
   resetPulls(): void {
     for (const state of this.rooms.values()) {
       state.pullInFlight = false;
       state.pullWanted = false;
+      state.attrPullInFlight = false;
+      state.attrWantedVersion = 0;
+      state.attrGapsInARow = 0;
     }
+  }
+
+  /** The attributes of `room` as this client holds them, or `undefined` for a room not joined. */
+  attrs(room: string): AttrState | undefined {
+    return this.rooms.get(room)?.attrs;
+  }
+
+  /**
+   * An `attr_notify` says the attributes of `room` reached `version`: returns the `since`
+   * of the `attr_pull` to send now, or `undefined` when none is due (room not joined,
+   * state already at that version, or a pull in flight: then one follow-up pull is due
+   * after it, however many notifies arrive meanwhile).
+   */
+  attrNotify(room: string, version: number): number | undefined {
+    const state = this.rooms.get(room);
+    if (state === undefined || version <= state.attrs.version) return undefined;
+    if (state.attrPullInFlight) {
+      state.attrWantedVersion = Math.max(state.attrWantedVersion, version);
+      return undefined;
+    }
+    state.attrPullInFlight = true;
+    return state.attrs.version;
+  }
+
+  /**
+   * Applies an `attrs` answer to the attributes of `room` (see `applyAttrs`). Returns what
+   * it did, or `undefined` when it changed nothing (room not joined, or only changes
+   * already applied). A gap is kept for `attrPullFinished`, which pulls again once.
+   */
+  applyAttrAnswer(room: string, answer: AttrsAnswer): AttrUpdate | undefined {
+    const state = this.rooms.get(room);
+    if (state === undefined) return undefined;
+    const before = state.attrs;
+    let gap: AttrGapError | undefined;
+    try {
+      state.attrs = applyAttrs(before, answer);
+    } catch (error) {
+      if (!(error instanceof AttrGapError)) throw error;
+      gap = error;
+      state.attrs = error.state;
+    }
+    state.attrGap = gap;
+    state.attrGapsInARow = gap === undefined ? 0 : state.attrGapsInARow + 1;
+    const update: AttrUpdate = { state: state.attrs };
+    if (gap !== undefined) update.gap = gap;
+    if (answer.snapshot === undefined) {
+      if (state.attrs === before && gap === undefined) return undefined;
+      // Empty only when the answer stopped at a gap before applying anything.
+      update.changes = appliedAttrChanges(answer.changes ?? [], before.version, state.attrs.version);
+    }
+    return update;
+  }
+
+  /**
+   * The `attr_pull` in flight for `room` ended: `answered` (its `attrs` reply was applied)
+   * or not (refused, timed out, or the connection dropped). Returns the `since` of a
+   * follow-up pull when one is due: a notify announced a version the state has not
+   * reached, or the answer stopped at a gap and the one before did not.
+   */
+  attrPullFinished(room: string, answered: boolean): number | undefined {
+    const state = this.rooms.get(room);
+    if (state === undefined) return undefined;
+    const wanted = state.attrWantedVersion;
+    state.attrWantedVersion = 0;
+    const due =
+      wanted > state.attrs.version || (answered && state.attrGap !== undefined && state.attrGapsInARow === 1);
+    state.attrPullInFlight = due;
+    return due ? state.attrs.version : undefined;
+  }
+
+  /** The gap the last `attrs` answer of `room` stopped at, if it did. */
+  attrGap(room: string): AttrGapError | undefined {
+    return this.rooms.get(room)?.attrGap;
   }
 }
