@@ -1,9 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import {
+  attrRefusalRule,
   ThrongClient,
   ThrongClientError,
   ThrongError,
+  type AttrChange,
+  type AttrSnapshot,
+  type AttrState,
   type Hello,
+  type JsonValue,
   type Message,
   type ThrongClientOptions,
   type ThrongEvents,
@@ -41,6 +46,8 @@ function setup(options: Partial<ThrongClientOptions> = {}) {
     "messages",
     "notify",
     "left",
+    "moderation",
+    "attributes",
     "serverError",
     "disconnected",
     "reconnected",
@@ -75,7 +82,7 @@ async function joinRoom(
   client: ThrongClient,
   socket: FakeWebSocket,
   room: string,
-  reply: { seq: number; msgs?: Message[]; mode?: "push" | "notify" },
+  reply: { seq: number; msgs?: Message[]; mode?: "push" | "notify"; attrs?: AttrSnapshot },
 ) {
   const joining = client.join(room, { mode: reply.mode ?? "push" });
   const frame = socket.lastFrame();
@@ -87,6 +94,7 @@ async function joinRoom(
     online: 1,
     mode: reply.mode ?? "push",
     msgs: reply.msgs ?? [],
+    ...(reply.attrs === undefined ? {} : { attrs: reply.attrs }),
   });
   return joining;
 }
@@ -676,5 +684,306 @@ describe("close()", () => {
     socket(1).open();
     socket(1).receive(HELLO);
     await expect(again).resolves.toEqual(HELLO);
+  });
+});
+
+describe("moderation", () => {
+  it("sends moderate with the Rust field names and resolves on moderated", async () => {
+    const { client, socket } = await connected();
+    const muting = client.moderate("lobby", "mute", { user: "troll", durationS: 600, reason: "spam" });
+    const frame = socket(0).lastFrame();
+    expect(frame).toEqual({
+      type: "moderate",
+      id: frame.id,
+      room: "lobby",
+      action: "mute",
+      user: "troll",
+      duration_s: 600,
+      reason: "spam",
+    });
+    socket(0).receive({ type: "moderated", id: frame.id, room: "lobby", action: "mute" });
+    await expect(muting).resolves.toBeUndefined();
+
+    const roomMute = client.moderate("lobby", "mute_room");
+    const second = socket(0).lastFrame();
+    expect(second).toEqual({ type: "moderate", id: second.id, room: "lobby", action: "mute_room" });
+    socket(0).receive({ type: "moderated", id: second.id, room: "lobby", action: "mute_room" });
+    await expect(roomMute).resolves.toBeUndefined();
+  });
+
+  it("rejects a moderate the server refuses with its code", async () => {
+    const { client, socket } = await connected();
+    const kicking = outcome(client.moderate("lobby", "kick", { user: "bob" }));
+    socket(0).receive({ type: "error", id: socket(0).lastFrame().id, code: 206, message: "moderators only", room: "lobby" });
+    const { error } = await kicking;
+    expect(error).toBeInstanceOf(ThrongError);
+    expect(error).toMatchObject({ code: 206, name: "forbidden", room: "lobby" });
+  });
+
+  it("emits moderation events with exactly the fields the server sent", async () => {
+    const { socket, eventsNamed } = await connected();
+    socket(0).receive({ type: "moderation", room: "lobby", action: "mute", user: "alice", until: 1795330168817, reason: "spam", by: "@server" });
+    socket(0).receive({ type: "moderation", room: "lobby", action: "mute_room", by: "host-7" });
+    socket(0).receive({ type: "moderation", action: "ban", user: "alice", by: "@server" });
+    expect(eventsNamed("moderation")).toEqual([
+      { room: "lobby", action: "mute", user: "alice", until: 1795330168817, reason: "spam", by: "@server" },
+      { room: "lobby", action: "mute_room", by: "host-7" },
+      { action: "ban", user: "alice", by: "@server" },
+    ]);
+  });
+
+  it.each([
+    ["kick", "kicked"],
+    ["ban", "banned"],
+    ["blacklist", "banned"],
+  ] as const)("a %s: moderation, then left %s; the room is forgotten and not resumed", async (action, reason) => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "lobby", { seq: 1 });
+    await joinRoom(client, socket(0), "stage", { seq: 1 });
+    socket(0).receive({ type: "moderation", room: "lobby", action, user: "alice", reason: "rude", by: "mod-1" });
+    socket(0).receive({ type: "left", room: "lobby", reason });
+    expect(eventsNamed("moderation")).toEqual([{ room: "lobby", action, user: "alice", reason: "rude", by: "mod-1" }]);
+    expect(eventsNamed("left")).toEqual([{ room: "lobby", reason }]);
+    expect(client.joinedRooms).toEqual(["stage"]);
+    expect(client.attrs("lobby")).toBeUndefined();
+    // Its batches still on their way are dropped.
+    socket(0).receive({ type: "batch", room: "lobby", msgs: [msg(2)] });
+    expect(eventsNamed("messages")).toEqual([]);
+    socket(0).closeFromServer(4000);
+    await vi.advanceTimersToNextTimerAsync();
+    socket(1).open();
+    socket(1).receive(HELLO);
+    expect(socket(1).sentFrames().map((f) => f.room)).toEqual(["stage"]);
+  });
+});
+
+const attrSet = (version: number, key: string, value: JsonValue, by = "bob"): AttrChange => ({
+  version,
+  key,
+  value,
+  by,
+  ts: 1_795_330_000_000 + version,
+});
+const attrDel = (version: number, key: string): AttrChange => ({ version, key, deleted: true, by: "bob", ts: 1_795_330_000_000 + version });
+const entry = (value: JsonValue, version: number, by = "bob") => ({ value, version, by, ts: 1_795_330_000_000 + version });
+/** `{key: value}` and version of a state, for short comparisons. */
+const attrValues = (state: AttrState | undefined) =>
+  state === undefined
+    ? undefined
+    : { version: state.version, values: Object.fromEntries(Object.keys(state.entries).map((k) => [k, state.entries[k]?.value])) };
+
+describe("room attributes", () => {
+  const seats: AttrSnapshot = { version: 2, entries: { "seat:1": entry({ user: "ann" }, 1), round: entry(1, 2) } };
+
+  it("holds the set from joined.attrs, and emits it as attributes", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    expect(client.attrs("stage")).toBeUndefined();
+    const joined = await joinRoom(client, socket(0), "stage", { seq: 0, attrs: seats });
+    expect(joined.attrs).toEqual(seats);
+    expect(client.attrs("stage")).toEqual(seats);
+    expect(eventsNamed("attributes")).toEqual([{ room: "stage", state: seats, source: "joined" }]);
+    await joinRoom(client, socket(0), "plain", { seq: 0 });
+    expect(client.attrs("plain")).toEqual({ version: 0, entries: {} });
+  });
+
+  it("answers attr_notify with attr_pull since the version held, and emits the applied state", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "stage", { seq: 0, attrs: seats });
+    socket(0).receive({ type: "attr_notify", room: "stage", version: 4 });
+    const pull = socket(0).lastFrame();
+    expect(pull).toEqual({ type: "attr_pull", id: pull.id, room: "stage", since: 2 });
+    const changes = [attrSet(3, "seat:2", { user: "bob" }), attrDel(4, "seat:1")];
+    socket(0).receive({ type: "attrs", id: pull.id, room: "stage", changes });
+    await vi.advanceTimersByTimeAsync(0);
+    const expected = { version: 4, entries: { round: entry(1, 2), "seat:2": entry({ user: "bob" }, 3) } };
+    expect(eventsNamed("attributes").slice(1)).toEqual([{ room: "stage", state: expected, changes, source: "attrs" }]);
+    expect(client.attrs("stage")).toEqual(expected);
+    expect(socket(0).sent).toHaveLength(2); // join + one pull: nothing more was due
+  });
+
+  it("folds notifies that arrive during a pull into one follow-up from the new version", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "stage", { seq: 0, attrs: seats });
+    socket(0).receive({ type: "attr_notify", room: "stage", version: 3 });
+    const pull = socket(0).lastFrame();
+    socket(0).receive({ type: "attr_notify", room: "stage", version: 4 });
+    socket(0).receive({ type: "attr_notify", room: "stage", version: 5 });
+    expect(socket(0).sent).toHaveLength(2); // join + the first pull only
+
+    socket(0).receive({ type: "attrs", id: pull.id, room: "stage", changes: [attrSet(3, "round", 2)] });
+    await vi.advanceTimersByTimeAsync(0);
+    const followUp = socket(0).lastFrame();
+    expect(followUp).toEqual({ type: "attr_pull", id: followUp.id, room: "stage", since: 3 });
+    expect(socket(0).sent).toHaveLength(3);
+
+    // The follow-up's answer repeats 3 (already applied) and brings 4 and 5.
+    socket(0).receive({
+      type: "attrs",
+      id: followUp.id,
+      room: "stage",
+      changes: [attrSet(3, "round", 2), attrSet(4, "round", 3), attrSet(5, "host", "ann")],
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(socket(0).sent).toHaveLength(3);
+    expect(attrValues(client.attrs("stage"))).toEqual({ version: 5, values: { "seat:1": { user: "ann" }, round: 3, host: "ann" } });
+    expect(eventsNamed("attributes").map((e) => [e.source, e.state.version, e.changes?.map((c) => c.version)])).toEqual([
+      ["joined", 2, undefined],
+      ["attrs", 3, [3]],
+      ["attrs", 5, [4, 5]],
+    ]);
+  });
+
+  it("pulls nothing for a notify at or below the version held, or for a room not joined", async () => {
+    const { client, socket } = await connected();
+    await joinRoom(client, socket(0), "stage", { seq: 0, attrs: seats });
+    socket(0).receive({ type: "attr_notify", room: "stage", version: 2 });
+    socket(0).receive({ type: "attr_notify", room: "stage", version: 1 });
+    socket(0).receive({ type: "attr_notify", room: "elsewhere", version: 9 });
+    expect(socket(0).sent).toHaveLength(1);
+  });
+
+  it("replaces the state with a snapshot answer, without changes", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "stage", { seq: 0, attrs: seats });
+    socket(0).receive({ type: "attr_notify", room: "stage", version: 40 });
+    const pull = socket(0).lastFrame();
+    const snapshot: AttrSnapshot = { version: 40, entries: { round: entry(9, 40) } };
+    socket(0).receive({ type: "attrs", id: pull.id, room: "stage", snapshot });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(client.attrs("stage")).toEqual(snapshot);
+    expect(eventsNamed("attributes").slice(1)).toEqual([{ room: "stage", state: snapshot, source: "attrs" }]);
+  });
+
+  it("replaces the state from joined.attrs on a resume, and pulls afresh on the new connection", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "stage", { seq: 5, attrs: seats });
+    await joinRoom(client, socket(0), "emptied", { seq: 5, attrs: { version: 3, entries: { a: entry(1, 3) } } });
+    socket(0).receive({ type: "attr_notify", room: "stage", version: 3 }); // its pull is lost with the connection
+    socket(0).closeFromServer(4000);
+    await vi.advanceTimersToNextTimerAsync();
+    socket(1).open();
+    socket(1).receive(HELLO);
+    const [stageJoin, emptiedJoin] = socket(1).sentFrames();
+    expect(stageJoin).toMatchObject({ type: "join", room: "stage", since: 5 });
+    const resumed: AttrSnapshot = { version: 9, entries: { "seat:1": entry({ user: "cid" }, 9) } };
+    socket(1).receive({ type: "joined", id: stageJoin?.id, room: "stage", seq: 5, online: 1, mode: "push", msgs: [], attrs: resumed });
+    // Every attribute of this room was deleted meanwhile: the join carries no set.
+    socket(1).receive({ type: "joined", id: emptiedJoin?.id, room: "emptied", seq: 5, online: 1, mode: "push", msgs: [] });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(client.attrs("stage")).toEqual(resumed);
+    expect(client.attrs("emptied")).toEqual({ version: 0, entries: {} });
+    expect(eventsNamed("attributes").slice(-2)).toEqual([
+      { room: "stage", state: resumed, source: "joined" },
+      { room: "emptied", state: { version: 0, entries: {} }, source: "joined" },
+    ]);
+    expect(eventsNamed("reconnected")).toMatchObject([{ resumed: ["stage", "emptied"] }]);
+
+    // The pull lost with the old connection does not block the next one.
+    socket(1).receive({ type: "attr_notify", room: "stage", version: 10 });
+    const pull = socket(1).lastFrame();
+    expect(pull).toEqual({ type: "attr_pull", id: pull.id, room: "stage", since: 9 });
+  });
+
+  it("reports a refused attr_pull, and pulls again only after another notify", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "stage", { seq: 0, attrs: seats });
+    socket(0).receive({ type: "attr_notify", room: "stage", version: 3 });
+    socket(0).receive({ type: "error", id: socket(0).lastFrame().id, code: 101, message: "room restarting", room: "stage" });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(eventsNamed("serverError")).toMatchObject([{ code: 101, name: "unavailable", room: "stage" }]);
+    expect(socket(0).sent).toHaveLength(2);
+    socket(0).receive({ type: "attr_notify", room: "stage", version: 3 });
+    expect(socket(0).lastFrame()).toMatchObject({ type: "attr_pull", since: 2 });
+    expect(socket(0).sent).toHaveLength(3);
+  });
+
+  it("pulls again once after an answer with a gap, then reports a second gap", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "stage", { seq: 0, attrs: seats });
+    socket(0).receive({ type: "attr_notify", room: "stage", version: 5 });
+    const first = socket(0).lastFrame();
+    socket(0).receive({ type: "attrs", id: first.id, room: "stage", changes: [attrSet(3, "a", 1), attrSet(5, "c", 3)] });
+    await vi.advanceTimersByTimeAsync(0);
+    // Version 3 applied; 4 is missing: pull from 3.
+    const retry = socket(0).lastFrame();
+    expect(retry).toEqual({ type: "attr_pull", id: retry.id, room: "stage", since: 3 });
+    socket(0).receive({ type: "attrs", id: retry.id, room: "stage", changes: [attrSet(5, "c", 3)] });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(socket(0).sent).toHaveLength(3);
+    expect(client.attrs("stage")?.version).toBe(3);
+    expect(eventsNamed("serverError")).toHaveLength(1);
+    expect(eventsNamed("serverError")[0]).toMatchObject({ code: 100, room: "stage" });
+    expect(eventsNamed("serverError")[0]?.message).toContain("attribute change 5 does not follow version 3");
+    expect(eventsNamed("attributes").map((e) => e.state.version)).toEqual([2, 3]);
+  });
+
+  it("sends attr_set and attr_delete with the Rust field names and resolves with the version", async () => {
+    const { client, socket } = await connected();
+    await joinRoom(client, socket(0), "stage", { seq: 0 });
+    const setting = client.attrSet("stage", "seat:1", { user: "alice", muted: false }, { deleteOnLeave: true, expectVersion: 0 });
+    const set = socket(0).lastFrame();
+    expect(set).toEqual({
+      type: "attr_set",
+      id: set.id,
+      room: "stage",
+      key: "seat:1",
+      value: { user: "alice", muted: false },
+      delete_on_leave: true,
+      expect_version: 0,
+    });
+    socket(0).receive({ type: "attr_saved", id: set.id, room: "stage", version: 8 });
+    await expect(setting).resolves.toBe(8);
+
+    const plain = client.attrSet("stage", "round", 3);
+    expect(socket(0).lastFrame()).toEqual({ type: "attr_set", id: socket(0).lastFrame().id, room: "stage", key: "round", value: 3 });
+    socket(0).receive({ type: "attr_saved", id: socket(0).lastFrame().id, room: "stage", version: 9 });
+    await expect(plain).resolves.toBe(9);
+
+    const deleting = client.attrDelete("stage", "seat:1", { expectVersion: 8 });
+    const del = socket(0).lastFrame();
+    expect(del).toEqual({ type: "attr_delete", id: del.id, room: "stage", key: "seat:1", expect_version: 8 });
+    socket(0).receive({ type: "attr_saved", id: del.id, room: "stage", version: 10 });
+    await expect(deleting).resolves.toBe(10);
+    // The state moves only through attr_notify, like everyone else's changes.
+    expect(client.attrs("stage")?.version).toBe(0);
+  });
+
+  it("rejects a refused write with the code and the rule it broke", async () => {
+    const { client, socket } = await connected();
+    await joinRoom(client, socket(0), "stage", { seq: 0 });
+    const conflicting = outcome(client.attrSet("stage", "round", 4, { expectVersion: 7 }));
+    socket(0).receive({
+      type: "error",
+      id: socket(0).lastFrame().id,
+      code: 307,
+      message: 'attr_version_mismatch: key "round" is at version 8, not 7',
+      room: "stage",
+    });
+    const { error } = await conflicting;
+    expect(error).toMatchObject({ code: 307, name: "attr_conflict", room: "stage" });
+    expect(attrRefusalRule((error as ThrongError).message)).toBe("attr_version_mismatch");
+
+    const missing = outcome(client.attrDelete("stage", "nope"));
+    socket(0).receive({ type: "error", id: socket(0).lastFrame().id, code: 306, message: 'attr_not_found: no attribute with key "nope"' });
+    const refused = (await missing).error as ThrongError;
+    expect(refused).toMatchObject({ code: 306, name: "attr_refused" });
+    expect(attrRefusalRule(refused.message)).toBe("attr_not_found");
+  });
+
+  it("works over MessagePack: notify, pull, answer", async () => {
+    const { client, socket, eventsNamed } = setup({ codec: "msgpack" });
+    const connecting = client.connect();
+    socket(0).open("throng.v1.msgpack");
+    socket(0).receive(HELLO);
+    await connecting;
+    await joinRoom(client, socket(0), "stage", { seq: 0, attrs: seats });
+    socket(0).receive({ type: "attr_notify", room: "stage", version: 3 });
+    expect(socket(0).sent[1]).toBeInstanceOf(Uint8Array);
+    const pull = socket(0).lastFrame();
+    expect(pull).toEqual({ type: "attr_pull", id: pull.id, room: "stage", since: 2 });
+    socket(0).receive({ type: "attrs", id: pull.id, room: "stage", changes: [attrSet(3, "round", 2)] });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(attrValues(client.attrs("stage"))).toEqual({ version: 3, values: { "seat:1": { user: "ann" }, round: 2 } });
+    expect(eventsNamed("attributes")).toHaveLength(2);
   });
 });

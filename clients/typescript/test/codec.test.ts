@@ -56,6 +56,51 @@ const clientCases: [name: string, frame: ClientFrame, wire: Record<string, unkno
     { type: "pull", id: 4294967295, room: "r", since: 5_000_000_000 },
   ],
   ["ping", { type: "ping", id: 4 }, { type: "ping", id: 4 }],
+  [
+    "moderate with every field",
+    { type: "moderate", id: 9, room: "lobby", action: "mute", user: "troll", duration_s: 600, reason: "spam" },
+    { type: "moderate", id: 9, room: "lobby", action: "mute", user: "troll", duration_s: 600, reason: "spam" },
+  ],
+  [
+    "moderate on the whole room",
+    { type: "moderate", id: 10, room: "lobby", action: "mute_room" },
+    { type: "moderate", id: 10, room: "lobby", action: "mute_room" },
+  ],
+  [
+    "moderate with undefined options",
+    { type: "moderate", room: "lobby", action: "kick", user: "troll", duration_s: undefined, reason: undefined } as unknown as ClientFrame,
+    { type: "moderate", room: "lobby", action: "kick", user: "troll" },
+  ],
+  [
+    "attr_set with delete_on_leave",
+    { type: "attr_set", id: 11, room: "stage", key: "seat:1", value: { user: "ann", muted: false }, delete_on_leave: true },
+    { type: "attr_set", id: 11, room: "stage", key: "seat:1", value: { user: "ann", muted: false }, delete_on_leave: true },
+  ],
+  [
+    "attr_set with expect_version",
+    { type: "attr_set", id: 12, room: "stage", key: "round", value: 3, expect_version: 7 },
+    { type: "attr_set", id: 12, room: "stage", key: "round", value: 3, expect_version: 7 },
+  ],
+  [
+    "attr_set only if absent: expect_version 0 is kept",
+    { type: "attr_set", room: "stage", key: "host", value: "ann", expect_version: 0, delete_on_leave: false },
+    { type: "attr_set", room: "stage", key: "host", value: "ann", expect_version: 0, delete_on_leave: false },
+  ],
+  [
+    "attr_delete",
+    { type: "attr_delete", id: 13, room: "stage", key: "seat:1" },
+    { type: "attr_delete", id: 13, room: "stage", key: "seat:1" },
+  ],
+  [
+    "attr_delete with expect_version",
+    { type: "attr_delete", room: "stage", key: "seat:1", expect_version: 8 },
+    { type: "attr_delete", room: "stage", key: "seat:1", expect_version: 8 },
+  ],
+  [
+    "attr_pull",
+    { type: "attr_pull", id: 14, room: "stage", since: 7 },
+    { type: "attr_pull", id: 14, room: "stage", since: 7 },
+  ],
 ];
 
 describe("client frame encoding", () => {
@@ -84,6 +129,19 @@ describe("client frame encoding", () => {
         a4 726f6f6d a1 72       # "room": "r"
         a5 73696e6365 09        # "since": 9
         a4 6d6f6465 a6 6e6f74696679 # "mode": "notify"
+      `),
+    );
+  });
+
+  it("writes an attr_pull as the exact MessagePack bytes rmp_serde reads", () => {
+    const encoded = msgpackCodec.encode({ type: "attr_pull", id: 14, room: "stage", since: 7 });
+    expect(encoded).toStrictEqual(
+      hex(`
+        84                                  # map of 4
+        a4 74797065 a9 617474725f70756c6c   # "type": "attr_pull"
+        a2 6964     0e                      # "id": 14
+        a4 726f6f6d a5 7374616765           # "room": "stage"
+        a5 73696e6365 07                    # "since": 7
       `),
     );
   });
@@ -140,6 +198,76 @@ const serverJsonCases: [name: string, json: string, frame: ServerFrame][] = [
     `{"type":"error","code":200,"message":"malformed frame: expected value"}`,
     { type: "error", code: 200, message: "malformed frame: expected value" },
   ],
+  [
+    "batch with upto",
+    `{"type":"batch","room":"lobby","msgs":[],"skipped":{"low":37},"upto":1240}`,
+    { type: "batch", room: "lobby", msgs: [], skipped: { low: 37 }, upto: 1240 },
+  ],
+  ["left kicked", `{"type":"left","room":"lobby","reason":"kicked"}`, { type: "left", room: "lobby", reason: "kicked" }],
+  ["left banned", `{"type":"left","room":"lobby","reason":"banned"}`, { type: "left", room: "lobby", reason: "banned" }],
+  [
+    "joined with attrs",
+    `{"type":"joined","id":1,"room":"stage","seq":0,"online":1,"mode":"push","msgs":[],"attrs":{"version":8,"entries":{"round":{"value":3,"version":2,"ts":1795330160000},"seat:1":{"value":{"user":"ann","muted":false},"version":8,"by":"ann","ts":1795330168817}}}}`,
+    {
+      type: "joined",
+      id: 1,
+      room: "stage",
+      seq: 0,
+      online: 1,
+      mode: "push",
+      msgs: [],
+      attrs: {
+        version: 8,
+        entries: {
+          round: { value: 3, version: 2, ts: 1795330160000 },
+          "seat:1": { value: { user: "ann", muted: false }, version: 8, by: "ann", ts: 1795330168817 },
+        },
+      },
+    },
+  ],
+  ["attr_saved", `{"type":"attr_saved","id":11,"room":"stage","version":8}`, { type: "attr_saved", id: 11, room: "stage", version: 8 }],
+  [
+    "attrs with changes: a set, a deletion, one by the server API",
+    `{"type":"attrs","id":14,"room":"stage","changes":[{"version":8,"key":"seat:1","value":{"user":"ann","muted":false},"by":"ann","ts":1795330168817},{"version":9,"key":"seat:1","deleted":true,"by":"ann","ts":1795330168900},{"version":10,"key":"round","value":4,"ts":1795330169000}]}`,
+    {
+      type: "attrs",
+      id: 14,
+      room: "stage",
+      changes: [
+        { version: 8, key: "seat:1", value: { user: "ann", muted: false }, by: "ann", ts: 1795330168817 },
+        { version: 9, key: "seat:1", deleted: true, by: "ann", ts: 1795330168900 },
+        { version: 10, key: "round", value: 4, ts: 1795330169000 },
+      ],
+    },
+  ],
+  ["attrs with no changes", `{"type":"attrs","id":16,"room":"stage","changes":[]}`, { type: "attrs", id: 16, room: "stage", changes: [] }],
+  [
+    "attrs with a snapshot",
+    `{"type":"attrs","id":15,"room":"stage","snapshot":{"version":8,"entries":{"seat:1":{"value":{"user":"ann","muted":false},"version":8,"by":"ann","ts":1795330168817}}}}`,
+    {
+      type: "attrs",
+      id: 15,
+      room: "stage",
+      snapshot: { version: 8, entries: { "seat:1": { value: { user: "ann", muted: false }, version: 8, by: "ann", ts: 1795330168817 } } },
+    },
+  ],
+  ["attr_notify", `{"type":"attr_notify","room":"stage","version":8}`, { type: "attr_notify", room: "stage", version: 8 }],
+  ["moderated", `{"type":"moderated","id":9,"room":"lobby","action":"mute"}`, { type: "moderated", id: 9, room: "lobby", action: "mute" }],
+  [
+    "moderation of this user in a room",
+    `{"type":"moderation","room":"lobby","action":"mute","user":"troll","until":1795330168817,"reason":"spam","by":"@server"}`,
+    { type: "moderation", room: "lobby", action: "mute", user: "troll", until: 1795330168817, reason: "spam", by: "@server" },
+  ],
+  [
+    "moderation of the whole room",
+    `{"type":"moderation","room":"lobby","action":"mute_room","by":"host-7"}`,
+    { type: "moderation", room: "lobby", action: "mute_room", by: "host-7" },
+  ],
+  [
+    "moderation across all rooms",
+    `{"type":"moderation","action":"ban","user":"troll","by":"@server"}`,
+    { type: "moderation", action: "ban", user: "troll", by: "@server" },
+  ],
 ];
 
 describe("server frame decoding", () => {
@@ -190,6 +318,42 @@ describe("server frame decoding", () => {
     }
   });
 
+  it("MessagePack binary: a moderation frame as rmp_serde writes it", () => {
+    const bytes = hex(`
+      87                                        # map of 7
+      a4 74797065 aa 6d6f6465726174696f6e       # "type": "moderation"
+      a4 726f6f6d a5 6c6f626279                 # "room": "lobby"
+      a6 616374696f6e a4 6d757465               # "action": "mute"
+      a4 75736572 a5 74726f6c6c                 # "user": "troll"
+      a5 756e74696c cf 000001a2020457f1         # "until": 1795330168817
+      a6 726561736f6e a4 7370616d               # "reason": "spam"
+      a2 6279 a7 40736572766572                 # "by": "@server"
+    `);
+    expect(decodeServerMessage(bytes)).toStrictEqual({
+      type: "moderation",
+      room: "lobby",
+      action: "mute",
+      user: "troll",
+      until: 1795330168817,
+      reason: "spam",
+      by: "@server",
+    });
+  });
+
+  it("reads an attribute key named __proto__ in JSON as a plain key", () => {
+    const attrs = decodeServerMessage(
+      `{"type":"attrs","room":"r","snapshot":{"version":1,"entries":{"__proto__":{"value":1,"version":1,"ts":1}}}}`,
+    );
+    expect(attrs?.type === "attrs" && Object.keys(attrs.snapshot?.entries ?? {})).toEqual(["__proto__"]);
+  });
+
+  it("refuses a MessagePack map key __proto__ (a limit of the MessagePack decoder; JSON reads it)", async () => {
+    const { encode } = await import("@msgpack/msgpack");
+    const entries = JSON.parse(`{"__proto__":{"value":1,"version":1,"ts":1}}`) as Record<string, unknown>;
+    const bytes = encode({ type: "attrs", room: "r", snapshot: { version: 1, entries } });
+    expect(() => decodeServerMessage(bytes)).toThrow(FrameDecodeError);
+  });
+
   it("ignores a well-formed frame of a type this SDK does not know", () => {
     expect(decodeServerMessage(`{"type":"presence","room":"r"}`)).toBeUndefined();
   });
@@ -209,6 +373,21 @@ describe("server frame decoding", () => {
     ["message with a string seq", `{"type":"batch","room":"r","msgs":[{"seq":"1","ts":1,"from":"u","kind":"k","priority":"high","body":1}]}`],
     ["message without a body", `{"type":"batch","room":"r","msgs":[{"seq":1,"ts":1,"from":"u","kind":"k","priority":"high"}]}`],
     ["string id", `{"type":"pong","id":"1","ts":1}`],
+    ["attr_notify without version", `{"type":"attr_notify","room":"r"}`],
+    ["attr_saved with a string version", `{"type":"attr_saved","room":"r","version":"8"}`],
+    ["attrs without room", `{"type":"attrs","changes":[]}`],
+    ["attrs whose changes is a map", `{"type":"attrs","room":"r","changes":{}}`],
+    ["attrs change without key", `{"type":"attrs","room":"r","changes":[{"version":1,"value":1,"ts":1}]}`],
+    ["attrs change with a string version", `{"type":"attrs","room":"r","changes":[{"version":"1","key":"k","value":1,"ts":1}]}`],
+    ["attrs change that is not a map", `{"type":"attrs","room":"r","changes":[1]}`],
+    ["attrs snapshot whose entries is an array", `{"type":"attrs","room":"r","snapshot":{"version":1,"entries":[]}}`],
+    ["attrs snapshot entry without value", `{"type":"attrs","room":"r","snapshot":{"version":1,"entries":{"k":{"version":1,"ts":1}}}}`],
+    ["joined attrs without version", `{"type":"joined","room":"r","seq":0,"online":1,"mode":"push","msgs":[],"attrs":{"entries":{}}}`],
+    ["joined attrs entry without ts", `{"type":"joined","room":"r","seq":0,"online":1,"mode":"push","msgs":[],"attrs":{"version":1,"entries":{"k":{"value":1,"version":1}}}}`],
+    ["moderated without action", `{"type":"moderated","id":1,"room":"r"}`],
+    ["moderation without by", `{"type":"moderation","room":"r","action":"kick","user":"u"}`],
+    ["moderation with a string until", `{"type":"moderation","action":"mute","user":"u","until":"soon","by":"m"}`],
+    ["moderation with a numeric room", `{"type":"moderation","room":7,"action":"mute_room","by":"m"}`],
     ["invalid MessagePack", Uint8Array.of(0xc1)],
     ["a Blob-like object", { size: 3 }],
     ["null", null],

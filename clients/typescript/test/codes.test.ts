@@ -49,6 +49,13 @@ describe("code names", () => {
     [207, "too_many_rooms"],
     [208, "invalid_value"],
     [300, "room_full"],
+    [301, "muted"],
+    [302, "banned"],
+    [303, "blacklisted"],
+    [304, "room_muted"],
+    [305, "filtered"],
+    [306, "attr_refused"],
+    [307, "attr_conflict"],
     [9999, "unknown"],
   ];
   it.each(errorCases)("error code %i is %s", (code, name) => {
@@ -74,5 +81,9 @@ describe("code names", () => {
   it("has one name per error code", () => {
     const values = Object.values(ErrorCodes);
     expect(new Set(values).size).toBe(values.length);
+  });
+
+  it("knows every code of the protocol crate's ErrorCode::KNOWN", () => {
+    expect(Object.values(ErrorCodes)).toEqual([100, 101, 200, 201, 202, 203, 204, 205, 206, 207, 208, 300, 301, 302, 303, 304, 305, 306, 307]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RoomTracker, type Message } from "../src/index.js";
+import { RoomTracker, type AttrChange, type AttrSnapshot, type Message } from "../src/index.js";
 
 const msg = (seq: number): Message => ({ seq, ts: seq, from: "u", kind: "text", priority: "high", body: null });
 const seqs = (msgs: Message[]) => msgs.map((m) => m.seq);
@@ -96,5 +96,158 @@ describe("RoomTracker", () => {
     rooms.resetPulls();
     expect(rooms.pullOnNotify("n")).toBe(true);
     expect(rooms.pullOnNotify("unknown")).toBe(false);
+  });
+});
+
+const change = (version: number, key = "k"): AttrChange => ({ version, key, value: version, ts: version });
+const snapshot = (version: number, values: Record<string, number> = {}): AttrSnapshot => ({
+  version,
+  entries: Object.fromEntries(Object.entries(values).map(([key, value]) => [key, { value, version, ts: 1 }])),
+});
+const valuesOf = (rooms: RoomTracker, room: string) => {
+  const state = rooms.attrs(room);
+  return state === undefined ? undefined : { version: state.version, keys: Object.keys(state.entries) };
+};
+
+describe("RoomTracker attributes", () => {
+  it("takes the state from joined.attrs, empty at version 0 without, and replaces it on every join", () => {
+    const rooms = new RoomTracker();
+    expect(rooms.attrs("r")).toBeUndefined();
+    rooms.joined("r", "push", 0);
+    expect(valuesOf(rooms, "r")).toEqual({ version: 0, keys: [] });
+    rooms.applyAttrAnswer("r", { changes: [change(1, "a"), change(2, "b")] });
+    expect(valuesOf(rooms, "r")).toEqual({ version: 2, keys: ["a", "b"] });
+    rooms.joined("r", "push", 5, snapshot(7, { c: 1 }));
+    expect(valuesOf(rooms, "r")).toEqual({ version: 7, keys: ["c"] });
+    // A resume of a room whose attributes were all deleted meanwhile, or a server without them.
+    rooms.joined("r", "push", 5);
+    expect(valuesOf(rooms, "r")).toEqual({ version: 0, keys: [] });
+    rooms.forget("r");
+    expect(rooms.attrs("r")).toBeUndefined();
+  });
+
+  // Steps of one room's attr_notify / answer / finish sequence, and what each returns.
+  type Step =
+    | ["notify", number, number | undefined]
+    | ["answer", AttrChange[], { version: number; changes?: number[]; gap?: boolean } | undefined]
+    | ["finish", boolean, number | undefined];
+  const sequences: [name: string, startVersion: number, steps: Step[]][] = [
+    [
+      "a notify pulls from the version held; the answer moves it",
+      3,
+      [
+        ["notify", 5, 3],
+        ["answer", [change(4), change(5)], { version: 5, changes: [4, 5] }],
+        ["finish", true, undefined],
+      ],
+    ],
+    ["a notify at or below the version held pulls nothing", 3, [["notify", 3, undefined], ["notify", 2, undefined]]],
+    [
+      "notifies during a pull fold into one follow-up from the new version",
+      0,
+      [
+        ["notify", 1, 0],
+        ["notify", 2, undefined],
+        ["notify", 4, undefined],
+        ["answer", [change(1), change(2)], { version: 2, changes: [1, 2] }],
+        ["finish", true, 2],
+        ["answer", [change(3), change(4)], { version: 4, changes: [3, 4] }],
+        ["finish", true, undefined],
+      ],
+    ],
+    [
+      "a notify during a pull that the answer already covers needs no follow-up",
+      0,
+      [
+        ["notify", 1, 0],
+        ["notify", 2, undefined],
+        ["answer", [change(1), change(2)], { version: 2, changes: [1, 2] }],
+        ["finish", true, undefined],
+      ],
+    ],
+    [
+      "an answer of only changes already applied changes nothing",
+      2,
+      [
+        ["notify", 3, 2],
+        ["answer", [change(1), change(2)], undefined],
+        ["finish", true, undefined],
+      ],
+    ],
+    [
+      "a gap is pulled again once from where it stopped",
+      0,
+      [
+        ["notify", 4, 0],
+        ["answer", [change(1), change(3)], { version: 1, changes: [1], gap: true }],
+        ["finish", true, 1],
+        ["answer", [change(2), change(3), change(4)], { version: 4, changes: [2, 3, 4] }],
+        ["finish", true, undefined],
+      ],
+    ],
+    [
+      "a second gap in a row is not pulled again",
+      0,
+      [
+        ["notify", 4, 0],
+        ["answer", [change(2)], { version: 0, changes: [], gap: true }],
+        ["finish", true, 0],
+        ["answer", [change(2)], { version: 0, changes: [], gap: true }],
+        ["finish", true, undefined],
+        // The next notify tries again.
+        ["notify", 5, 0],
+      ],
+    ],
+    [
+      "a failed pull is repeated only when a notify came meanwhile",
+      0,
+      [
+        ["notify", 1, 0],
+        ["finish", false, undefined],
+        ["notify", 2, 0],
+        ["notify", 3, undefined],
+        ["finish", false, 0],
+      ],
+    ],
+  ];
+  it.each(sequences)("%s", (_name, startVersion, steps) => {
+    const rooms = new RoomTracker();
+    rooms.joined("r", "push", 0, startVersion === 0 ? undefined : snapshot(startVersion));
+    const outcomes = steps.map((step) => {
+      switch (step[0]) {
+        case "notify":
+          return rooms.attrNotify("r", step[1]);
+        case "finish":
+          return rooms.attrPullFinished("r", step[1]);
+        case "answer": {
+          const update = rooms.applyAttrAnswer("r", { changes: step[1] });
+          if (update === undefined) return undefined;
+          const summary: { version: number; changes?: number[]; gap?: boolean } = { version: update.state.version };
+          if (update.changes !== undefined) summary.changes = update.changes.map((c) => c.version);
+          if (update.gap !== undefined) summary.gap = true;
+          return summary;
+        }
+      }
+    });
+    expect(outcomes).toEqual(steps.map((step) => step[2]));
+  });
+
+  it("reports a snapshot answer without changes", () => {
+    const rooms = new RoomTracker();
+    rooms.joined("r", "push", 0);
+    expect(rooms.applyAttrAnswer("r", { snapshot: snapshot(9, { a: 1 }) })).toMatchObject({ state: { version: 9 } });
+    expect(rooms.applyAttrAnswer("r", { snapshot: snapshot(9, { a: 1 }) })).not.toHaveProperty("changes");
+    expect(rooms.applyAttrAnswer("elsewhere", { snapshot: snapshot(9) })).toBeUndefined();
+  });
+
+  it("forgets attribute pulls in flight for a new connection, and ignores rooms not joined", () => {
+    const rooms = new RoomTracker();
+    rooms.joined("r", "push", 0);
+    expect(rooms.attrNotify("r", 1)).toBe(0);
+    expect(rooms.attrNotify("r", 2)).toBeUndefined();
+    rooms.resetPulls();
+    expect(rooms.attrNotify("r", 2)).toBe(0);
+    expect(rooms.attrNotify("other", 1)).toBeUndefined();
+    expect(rooms.attrPullFinished("other", true)).toBeUndefined();
   });
 });
