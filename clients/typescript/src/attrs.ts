@@ -149,9 +149,9 @@ export function applyAttrs(state: AttrState, answer: AttrsAnswer): AttrState {
 }
 
 /**
- * The changes of `answer` that `applyAttrs` applied to go from version `from` to version
- * `to`, in order: the ones it skipped as already applied, and any after a gap, are left
- * out.
+ * Which of an answer's `changes` `applyAttrs` applied to take a state from version `from`
+ * to version `to`, in order: the ones it skipped as already applied, and any after a gap,
+ * are left out. For an `attributes`-style "what changed" list next to the new state.
  */
 export function appliedAttrChanges(changes: readonly AttrChange[], from: number, to: number): AttrChange[] {
   const applied: AttrChange[] = [];
