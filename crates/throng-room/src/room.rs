@@ -205,7 +205,8 @@ impl Room {
     }
 
     /// Time between flushes for the current number of members: 0 (at once) for small
-    /// rooms, else members / frame budget, capped at `max_interval_ms`.
+    /// rooms, else members / frame budget, kept between `min_interval_ms` and
+    /// `max_interval_ms`.
     pub fn flush_interval_ms(&self) -> u64 {
         let batch = &self.settings.batch;
         let n = self.members.len() as u64;
@@ -213,7 +214,10 @@ impl Room {
             return 0;
         }
         let interval = n * 1000 / u64::from(batch.frame_budget_per_sec);
-        interval.min(u64::from(batch.max_interval_ms))
+        interval.clamp(
+            u64::from(batch.min_interval_ms),
+            u64::from(batch.max_interval_ms),
+        )
     }
 
     /// When [`Room::flush`] should run next, or `None` if there is nothing to send.

@@ -55,6 +55,10 @@ pub struct BatchSettings {
     /// Frames per second the room may write across all its members. A bigger room
     /// therefore flushes less often: interval = members / budget, capped below.
     pub frame_budget_per_sec: u32,
+    /// The shortest time between two flushes of a batched room, in milliseconds. Without
+    /// it a mid-size room (a few hundred to a few thousand members) would flush so often
+    /// that most frames carry one or two messages, and frames, not messages, cost CPU.
+    pub min_interval_ms: u32,
     /// The longest a message waits for its room's flush, in milliseconds.
     pub max_interval_ms: u32,
     /// The most messages one batch frame carries; a member further behind gets the rest
@@ -104,6 +108,7 @@ impl Default for BatchSettings {
         BatchSettings {
             immediate_below_members: 64,
             frame_budget_per_sec: 100_000,
+            min_interval_ms: 40,
             max_interval_ms: 200,
             max_messages: 200,
             max_bytes: 16_384,
@@ -181,6 +186,12 @@ impl RoomSettings {
             self.batch.max_interval_ms,
             1,
             5_000,
+        )?;
+        check(
+            "batch.min_interval_ms",
+            self.batch.min_interval_ms,
+            0,
+            self.batch.max_interval_ms,
         )?;
         check("batch.max_messages", self.batch.max_messages, 1, 1_000)?;
         check("batch.max_bytes", self.batch.max_bytes, 1_024, 1_048_576)?;
