@@ -3,13 +3,15 @@
 # (release build), then writes the comparison table and charts with `throng bench report`.
 #
 #   docs/bench/run-throng.sh [--duration S] [--out DIR] [--report DIR] [--no-pin]
-#                            [--throng-bin PATH] [--only "NAME …"]
+#                            [--throng-bin PATH] [--only "NAME …"] [--repeat N]
 #
 # --only runs just the named runs (names below, e.g. "live-room-18000 connections-18000");
-# the report is then written from every JSON in the output folder.
+# the report is then written from every JSON in the output folder. --repeat N runs each
+# N times (files NAME-r1.json … NAME-rN.json); the charts take the median per room size.
 #
 # By default the server runs on core 0 and the load generator on core 1 (taskset), as
-# shared/BENCHMARKING.md asks for comparisons. Run it as root with the sysctls of that
+# shared/BENCHMARKING.md asks for comparisons; --no-pin lets both use every core and adds
+# -allcores to the file names. Run it as root with the sysctls of that
 # file set for the 18000-member runs; it does not change them itself.
 set -euo pipefail
 
@@ -20,6 +22,7 @@ report="$repo/docs/bench"
 pin=1
 bin=""
 only=""
+repeat=1
 while (($#)); do
     case "$1" in
     --duration) duration="$2"; shift 2 ;;
@@ -28,6 +31,7 @@ while (($#)); do
     --no-pin) pin=0; shift ;;
     --throng-bin) bin="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
+    --repeat) repeat="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -63,20 +67,27 @@ run() {
     if [[ -n "$only" && " $only " != *" $name "* ]]; then
         return
     fi
-    rm -rf "$work/throng-data"
-    (cd "$work" && exec "${server_cpu[@]}" "$bin" serve >"$work/serve-$name.log" 2>&1) &
-    server_pid=$!
-    for _ in $(seq 150); do
-        [[ -f "$work/throng-data/server.json" ]] && break
-        sleep 0.2
+    local k file
+    for k in $(seq "$repeat"); do
+        file="$out/$name"
+        ((pin)) || file="$file-allcores"
+        ((repeat == 1)) || file="$file-r$k"
+        file="$file.json"
+        rm -rf "$work/throng-data"
+        (cd "$work" && exec "${server_cpu[@]}" "$bin" serve >"$work/serve-$name.log" 2>&1) &
+        server_pid=$!
+        for _ in $(seq 150); do
+            [[ -f "$work/throng-data/server.json" ]] && break
+            sleep 0.2
+        done
+        [[ -f "$work/throng-data/server.json" ]] || { echo "throng serve did not start" >&2; exit 1; }
+        echo "== $name ($k/$repeat): throng bench $*" >&2
+        "${load_cpu[@]}" "$bin" bench "$@" --data-dir "$work/throng-data" --no-progress \
+            --json "$file"
+        stop_server
+        # Let the closed connections leave TIME_WAIT-heavy state before the next run.
+        sleep 5
     done
-    [[ -f "$work/throng-data/server.json" ]] || { echo "throng serve did not start" >&2; exit 1; }
-    echo "== $name: throng bench $*" >&2
-    "${load_cpu[@]}" "$bin" bench "$@" --data-dir "$work/throng-data" --no-progress \
-        --json "$out/$name.json"
-    stop_server
-    # Let the closed connections leave TIME_WAIT-heavy state before the next run.
-    sleep 5
 }
 
 run live-room-1000 live-room --members 1000 --rate 200 --payload 100 --duration "$duration"

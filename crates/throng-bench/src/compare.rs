@@ -64,13 +64,24 @@ fn targets(reports: &[Report]) -> Vec<String> {
 
 /// What makes two runs comparable: the scenario and its parameters except the duration.
 fn point_key(report: &Report) -> String {
-    let params: Vec<String> = report
+    format!(
+        "{} {}",
+        report.scenario,
+        shown_params(report, &["duration_s", "senders"])
+    )
+}
+
+/// The parameters worth showing in a table cell: everything except `skip`, and shares
+/// left at zero (no gifts, no slow members) are left out to keep rows short.
+fn shown_params(report: &Report, skip: &[&str]) -> String {
+    report
         .params
         .iter()
-        .filter(|(k, _)| k.as_str() != "duration_s" && k.as_str() != "senders")
+        .filter(|(k, _)| !skip.contains(&k.as_str()))
+        .filter(|(k, v)| !(k.ends_with("_share") && v.as_f64() == Some(0.0)))
         .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    format!("{} {}", report.scenario, params.join(" "))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn opt(value: Option<f64>, digits: usize) -> String {
@@ -114,27 +125,22 @@ pub fn markdown(reports: &[Report]) -> String {
         let _ = writeln!(out, "### {scenario}\n");
         let _ = writeln!(
             out,
-            "| target | parameters | connections | deliveries/s | latency p50 / p99 / max (ms) | lost (system / high / low) | duplicates | server CPU s per million | server peak RSS (MiB) | RSS per connection (B) | load generator saturated | other processes (cores) |"
+            "| target | parameters | connections | published | deliveries/s | latency p50 / p99 / max (ms) | lost (system / high / low) | duplicates | server CPU s per million | server peak RSS (MiB) | RSS per connection (B) | load generator saturated | other processes (cores) |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for r in &runs {
-            let params: Vec<String> = r
-                .params
-                .iter()
-                .filter(|(k, _)| k.as_str() != "duration_s")
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
             let _ = writeln!(
                 out,
-                "| {} | {} | {}{} | {:.0} | {:.1} / {:.1} / {:.1} | {} ({} / {} / {}) | {} | {} | {} | {} | {} | {:.2} |",
+                "| {} | {} | {}{} | {} | {:.0} | {:.1} / {:.1} / {:.1} | {} ({} / {} / {}) | {} | {} | {} | {} | {} | {:.2} |",
                 r.target,
-                params.join(" "),
+                shown_params(r, &["duration_s"]),
                 r.connections,
                 if r.connections_failed > 0 {
                     format!(" ({} failed)", r.connections_failed)
                 } else {
                     String::new()
                 },
+                r.published.total,
                 r.deliveries_per_sec,
                 r.latency_ms.p50,
                 r.latency_ms.p99,

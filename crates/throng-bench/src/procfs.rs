@@ -236,6 +236,38 @@ pub fn sample_cpu_times() -> Result<CpuTimes, ProcError> {
     parse_proc_stat_cpu(&read("/proc/stat")?)
 }
 
+/// CPU seconds used so far by the kernel's softirq threads (`ksoftirqd/N`), which do part
+/// of the loopback network work when softirqs pile up; it belongs to neither process.
+pub fn softirq_threads_cpu_s() -> Result<f64, ProcError> {
+    let entries = std::fs::read_dir("/proc").map_err(|e| ProcError::Read {
+        path: "/proc".into(),
+        message: e.to_string(),
+    })?;
+    let mut ticks = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        if is_softirq_thread(&stat) {
+            ticks += parse_stat_cpu_ticks(&stat).unwrap_or(0);
+        }
+    }
+    Ok(ticks as f64 / clock_ticks_per_sec() as f64)
+}
+
+/// Whether a `/proc/<pid>/stat` line is a `ksoftirqd/N` kernel thread's.
+pub fn is_softirq_thread(stat: &str) -> bool {
+    stat.split_once(" (")
+        .is_some_and(|(_, rest)| rest.starts_with("ksoftirqd/"))
+}
+
 /// The machine a run happened on, as reports show it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Machine {
@@ -338,6 +370,20 @@ mod tests {
             2
         );
         assert!(parse_proc_stat_cpu("cpu  1 2\n").is_err());
+    }
+
+    #[test]
+    fn softirq_threads_are_recognised_by_name() {
+        assert!(is_softirq_thread(
+            "14 (ksoftirqd/1) S 2 0 0 0 -1 69238880 0 0 0 0 0 371 0 0"
+        ));
+        assert!(!is_softirq_thread(
+            "15 (kworker/1:0) I 2 0 0 0 -1 0 0 0 0 0 0 1 0 0"
+        ));
+        assert!(!is_softirq_thread(
+            "99 (throng) S 1 99 99 0 -1 0 0 0 0 0 5 6 0 0"
+        ));
+        assert!(softirq_threads_cpu_s().is_ok());
     }
 
     #[test]

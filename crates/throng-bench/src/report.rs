@@ -133,6 +133,16 @@ pub struct LoadGenerator {
     /// The server's CPU while publishing, in cores.
     #[serde(default)]
     pub server_cpu_cores: f64,
+    /// The whole load generator (workers and coordinator) while publishing, in cores.
+    #[serde(default)]
+    pub cpu_cores: f64,
+    /// Cores the load generator could run on (its CPU affinity).
+    #[serde(default)]
+    pub core_budget: usize,
+    /// The kernel's softirq threads (`ksoftirqd/N`), which carry part of the loopback
+    /// network work of both ends, while publishing, in cores.
+    #[serde(default)]
+    pub kernel_softirq_cpu_cores: f64,
     /// CPU used meanwhile by everything else on the machine (neither the server nor the
     /// load generator), in cores: other tenants of a shared machine.
     #[serde(default)]
@@ -279,17 +289,20 @@ impl Report {
         let g = &self.load_generator;
         let _ = writeln!(
             out,
-            "  load gen      {} workers, busiest {:.2} cores, coordinator {:.2} cores{}",
+            "  load gen      {} workers, {:.2} of {} cores (busiest worker {:.2}, coordinator {:.2}){}",
             g.workers,
+            g.cpu_cores,
+            g.core_budget,
             g.max_worker_cpu_cores,
             g.coordinator_cpu_cores,
             if g.in_process { " (in process)" } else { "" }
         );
         let _ = writeln!(
             out,
-            "  machine       {:.0}% busy: server {:.2} cores, other processes {:.2} cores{}",
+            "  machine       {:.0}% busy: server {:.2} cores, kernel softirq {:.2}, other processes {:.2}{}",
             g.machine_cpu_busy_share * 100.0,
             g.server_cpu_cores,
+            g.kernel_softirq_cpu_cores,
             g.other_cpu_cores,
             self.load_average_before.map_or(String::new(), |l| format!(
                 ", load average {l:.2} before the run"

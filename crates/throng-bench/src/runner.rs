@@ -41,6 +41,8 @@ pub struct RunOptions {
     pub in_process: bool,
     /// Show a progress bar (only drawn when stderr is a terminal).
     pub progress: bool,
+    /// Cores the load generator may run on (its CPU affinity, e.g. one under taskset).
+    pub loadgen_core_budget: usize,
 }
 
 /// How long one publish may wait for the server's acknowledgement, so that a stuck
@@ -274,6 +276,7 @@ struct Snapshot {
     machine: Option<CpuTimes>,
     own_cpu_s: f64,
     load_average: Option<f64>,
+    softirq_cpu_s: Option<f64>,
 }
 
 fn snapshot(pid: Option<u32>) -> Snapshot {
@@ -284,6 +287,7 @@ fn snapshot(pid: Option<u32>) -> Snapshot {
         machine: procfs::sample_cpu_times().ok(),
         own_cpu_s: procfs::own_cpu_s().unwrap_or(0.0),
         load_average: procfs::load_average().ok(),
+        softirq_cpu_s: procfs::softirq_threads_cpu_s().ok(),
     }
 }
 
@@ -705,13 +709,27 @@ fn build_report(inputs: ReportInputs<'_>) -> Report {
                 .map(|r| r.cpu_s / r.wall_s)
                 .sum::<f64>()
     };
-    // What the rest of the machine used meanwhile: on a shared machine other processes
-    // take CPU from both the server and the load generator.
+    // The cores the load generator may run on (fewer than the machine's under taskset):
+    // workers that share them are saturated together even if none is alone.
+    let budget = options.loadgen_core_budget.max(1) as f64;
+    if !options.in_process && loadgen_cores >= SATURATED_CORES * budget {
+        reasons.push(format!(
+            "the load generator used {loadgen_cores:.2} of the {budget} cores it may run on"
+        ));
+    }
+    // Kernel threads that process loopback traffic (softirq), and what the rest of the
+    // machine used meanwhile: on a shared machine other processes take CPU from both the
+    // server and the load generator.
+    let softirq_cores = match (go.softirq_cpu_s, publish_end.softirq_cpu_s) {
+        (Some(a), Some(b)) => (b - a).max(0.0) / publish_wall,
+        _ => 0.0,
+    };
     let machine = procfs::machine();
     let cores = machine.cores.max(1) as f64;
-    let other_cores = (machine_busy * cores - server_cores - loadgen_cores).max(0.0);
+    let other_cores =
+        (machine_busy * cores - server_cores - loadgen_cores - softirq_cores).max(0.0);
     if let Some(growth) = latency_growth.filter(|g| *g > 3.0) {
-        if max_worker_cores >= 0.75 {
+        if max_worker_cores >= 0.75 || loadgen_cores >= 0.75 * budget {
             reasons.push(format!(
                 "receive latency grew {growth:.1}x during the run while workers were busy"
             ));
@@ -773,6 +791,9 @@ fn build_report(inputs: ReportInputs<'_>) -> Report {
             coordinator_cpu_cores: coordinator_cores,
             machine_cpu_busy_share: machine_busy,
             server_cpu_cores: server_cores,
+            cpu_cores: loadgen_cores,
+            core_budget: options.loadgen_core_budget,
+            kernel_softirq_cpu_cores: softirq_cores,
             other_cpu_cores: other_cores,
             latency_growth,
             saturated_reasons: reasons.clone(),

@@ -59,6 +59,8 @@ impl CommonArgs {
             connect_timeout: Duration::from_secs_f64(self.connect_timeout.max(0.1)),
             in_process: self.in_process,
             progress: !self.no_progress,
+            // Respects the affinity mask, so a load generator under `taskset -c 1` has 1.
+            loadgen_core_budget: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 
