@@ -50,15 +50,28 @@ pub fn write_all(reports: &[Report], out: &Path) -> anyhow::Result<Vec<PathBuf>>
     Ok(written)
 }
 
-/// Targets in report order, Throng first.
+/// A run's target as tables and charts name it: runs where the load generator could use
+/// every core (no `taskset`) are told apart from pinned runs.
+pub fn target_label(report: &Report) -> String {
+    let all_cores = report.load_generator.core_budget > 1
+        && report.load_generator.core_budget >= report.machine.cores;
+    if all_cores {
+        format!("{} (all cores)", report.target)
+    } else {
+        report.target.clone()
+    }
+}
+
+/// Target labels in report order, Throng first.
 fn targets(reports: &[Report]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for r in reports {
-        if !names.contains(&r.target) {
-            names.push(r.target.clone());
+        let label = target_label(r);
+        if !names.contains(&label) {
+            names.push(label);
         }
     }
-    names.sort_by_key(|n| (n != "throng", n.clone()));
+    names.sort_by_key(|n| (!n.starts_with("throng"), n.clone()));
     names
 }
 
@@ -118,7 +131,7 @@ pub fn markdown(reports: &[Report]) -> String {
                 .total_cmp(&members(b))
                 .then_with(|| point_key(a).cmp(&point_key(b)))
                 .then_with(|| {
-                    let pos = |r: &Report| order.iter().position(|t| *t == r.target);
+                    let pos = |r: &Report| order.iter().position(|t| *t == target_label(r));
                     pos(a).cmp(&pos(b))
                 })
         });
@@ -132,7 +145,7 @@ pub fn markdown(reports: &[Report]) -> String {
             let _ = writeln!(
                 out,
                 "| {} | {} | {}{} | {} | {:.0} | {:.1} / {:.1} / {:.1} | {} ({} / {} / {}) | {} | {} | {} | {} | {} | {:.2} |",
-                r.target,
+                target_label(r),
                 shown_params(r, &["duration_s"]),
                 r.connections,
                 if r.connections_failed > 0 {
@@ -180,11 +193,11 @@ pub fn markdown(reports: &[Report]) -> String {
 
 fn ratio_rows(runs: &[&Report]) -> Vec<String> {
     let mut rows = Vec::new();
-    for throng in runs.iter().filter(|r| r.target == "throng") {
+    for throng in runs.iter().filter(|r| target_label(r) == "throng") {
         let key = point_key(throng);
         for peer in runs
             .iter()
-            .filter(|r| r.target != "throng" && point_key(r) == key)
+            .filter(|r| r.target != "throng" && target_label(r) == r.target && point_key(r) == key)
         {
             rows.push(format!(
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -229,7 +242,7 @@ fn chart_series(reports: &[Report]) -> Vec<(&'static str, String, &'static str, 
     for (color, target) in order.iter().enumerate() {
         let points = |f: &dyn Fn(&Report) -> f64| -> Vec<(f64, f64)> {
             let mut by_members: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
-            for r in live.iter().filter(|r| &r.target == target) {
+            for r in live.iter().filter(|r| &target_label(r) == target) {
                 if let Some(members) = r.param_f64("members") {
                     by_members.entry(members as u64).or_default().push(f(r));
                 }
@@ -370,6 +383,28 @@ mod tests {
         assert_eq!(labels, ["throng p99", "throng p50", "nats p99", "nats p50"]);
         assert_eq!(latency[0].points, vec![(1000.0, 20.0)]);
         assert_eq!(latency[2].points, vec![(1000.0, 50.0)]);
+    }
+
+    #[test]
+    fn unpinned_runs_are_labelled_apart() {
+        let pinned = run("throng", 1000, 10.0, 1.0, None);
+        let mut all_cores = run("throng", 1000, 99.0, 1.0, None);
+        all_cores.machine.cores = 2;
+        all_cores.load_generator.core_budget = 2;
+        assert_eq!(target_label(&pinned), "throng");
+        assert_eq!(target_label(&all_cores), "throng (all cores)");
+        let charts = chart_series(&[pinned, all_cores]);
+        let labels: Vec<&str> = charts[0].3.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "throng p99",
+                "throng p50",
+                "throng (all cores) p99",
+                "throng (all cores) p50"
+            ]
+        );
+        assert_eq!(charts[0].3[0].points, vec![(1000.0, 10.0)]);
     }
 
     #[test]

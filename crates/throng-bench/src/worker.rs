@@ -28,8 +28,9 @@ const MAX_ERRORS: usize = 8;
 /// How often a worker reports its counters.
 const STATUS_EVERY: Duration = Duration::from_millis(500);
 
-/// After `Finish`, a worker stops waiting once nothing arrived for this long…
-const DRAIN_QUIET: Duration = Duration::from_secs(2);
+/// After `Finish`, a worker stops waiting once nothing arrived for this long (generous, so
+/// that a busy machine's pause is not counted as loss)…
+const DRAIN_QUIET: Duration = Duration::from_secs(5);
 /// …or at the latest after this long.
 const DRAIN_MAX: Duration = Duration::from_secs(20);
 
