@@ -191,37 +191,59 @@ pub fn markdown(reports: &[Report]) -> String {
     out
 }
 
+/// One row per (parameters, peer) where both Throng (pinned) and the peer ran; where
+/// either ran several times, the median of its runs is used.
 fn ratio_rows(runs: &[&Report]) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for r in runs.iter().filter(|r| target_label(r) == "throng") {
+        let key = point_key(r);
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
     let mut rows = Vec::new();
-    for throng in runs.iter().filter(|r| target_label(r) == "throng") {
-        let key = point_key(throng);
-        for peer in runs
+    for key in keys {
+        let throng: Vec<&Report> = runs
             .iter()
-            .filter(|r| r.target != "throng" && target_label(r) == r.target && point_key(r) == key)
-        {
+            .copied()
+            .filter(|r| target_label(r) == "throng" && point_key(r) == key)
+            .collect();
+        let mut peers: Vec<&str> = Vec::new();
+        for r in runs.iter() {
+            let is_peer = r.target != "throng" && target_label(r) == r.target;
+            if is_peer && point_key(r) == key && !peers.contains(&r.target.as_str()) {
+                peers.push(&r.target);
+            }
+        }
+        for peer_name in peers {
+            let peer: Vec<&Report> = runs
+                .iter()
+                .copied()
+                .filter(|r| r.target == peer_name && point_key(r) == key)
+                .collect();
+            let both = |f: &dyn Fn(&Report) -> Option<f64>| {
+                ratio(median_of(&throng, f), median_of(&peer, f))
+            };
             rows.push(format!(
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 key.split_once(' ').map_or("", |k| k.1),
-                peer.target,
-                ratio(
-                    Some(throng.deliveries_per_sec),
-                    Some(peer.deliveries_per_sec)
-                ),
-                ratio(Some(throng.latency_ms.p50), Some(peer.latency_ms.p50)),
-                ratio(Some(throng.latency_ms.p99), Some(peer.latency_ms.p99)),
-                ratio(
-                    throng.server_cpu_s_per_million,
-                    peer.server_cpu_s_per_million
-                ),
-                ratio(mib(throng.server_rss_bytes), mib(peer.server_rss_bytes)),
-                ratio(
-                    throng.server_rss_per_connection_bytes,
-                    peer.server_rss_per_connection_bytes
-                ),
+                peer_name,
+                both(&|r| Some(r.deliveries_per_sec)),
+                both(&|r| Some(r.latency_ms.p50)),
+                both(&|r| Some(r.latency_ms.p99)),
+                both(&|r| r.server_cpu_s_per_million),
+                both(&|r| mib(r.server_rss_bytes)),
+                both(&|r| r.server_rss_per_connection_bytes),
             ));
         }
     }
     rows
+}
+
+/// The median of a figure over runs that have it.
+fn median_of(runs: &[&Report], f: &dyn Fn(&Report) -> Option<f64>) -> Option<f64> {
+    let values: Vec<f64> = runs.iter().filter_map(|r| f(r)).collect();
+    (!values.is_empty()).then(|| median(values))
 }
 
 /// Whether a run is a plain live room (no gifts, low lane or slow members), the runs the
@@ -383,6 +405,23 @@ mod tests {
         assert_eq!(labels, ["throng p99", "throng p50", "nats p99", "nats p50"]);
         assert_eq!(latency[0].points, vec![(1000.0, 20.0)]);
         assert_eq!(latency[2].points, vec![(1000.0, 50.0)]);
+    }
+
+    #[test]
+    fn ratios_use_the_median_of_repeated_runs() {
+        let reports = vec![
+            run("throng", 1000, 10.0, 100.0, Some(1.0)),
+            run("throng", 1000, 10.0, 300.0, Some(3.0)),
+            run("throng", 1000, 10.0, 200.0, Some(2.0)),
+            run("nats", 1000, 10.0, 100.0, Some(4.0)),
+        ];
+        let text = markdown(&reports);
+        // One ratio row: deliveries 200/100, CPU 2/4.
+        assert_eq!(text.matches("| nats | ").count(), 2, "{text}");
+        assert!(
+            text.contains("| nats | 2.00 | 1.00 | 1.00 | 0.50 |"),
+            "{text}"
+        );
     }
 
     #[test]
