@@ -13,14 +13,21 @@ static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
 
 /// Distinct colours, one per target, Throng first.
-const PALETTE: [RGBColor; 6] = [
+const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(255, 127, 14),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
+
+/// Values below this are drawn at it on a logarithmic axis.
+const LOG_FLOOR: f64 = 0.1;
 
 fn register_font() -> anyhow::Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
@@ -40,7 +47,8 @@ pub enum Marker {
 /// One line of a chart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
-    pub label: String,
+    /// Legend text; `None` keeps the series out of the legend.
+    pub label: Option<String>,
     /// Index into the palette (one colour per target).
     pub color: usize,
     pub marker: Marker,
@@ -75,37 +83,49 @@ fn padded_range(values: impl Iterator<Item = f64>, from_zero: bool) -> (f64, f64
     )
 }
 
-/// Draws `series` as lines with markers into a PNG at `path`.
+/// Draws `series` as lines with markers into a PNG at `path`. With `log_y`, values are
+/// drawn on a logarithmic axis (labelled in their own units), which keeps milliseconds
+/// and tens of seconds readable on one chart.
 pub fn line_chart(
     path: &Path,
     title: &str,
     x_label: &str,
     y_label: &str,
     series: &[Series],
+    log_y: bool,
 ) -> anyhow::Result<()> {
     register_font()?;
-    let root = BitMapBackend::new(path, (960, 560)).into_drawing_area();
+    let to_axis = move |y: f64| if log_y { y.max(LOG_FLOOR).log10() } else { y };
+    let from_axis = move |v: f64| if log_y { 10f64.powf(v) } else { v };
+    let root = BitMapBackend::new(path, (960, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
     let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
-    let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    let ys = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| to_axis(p.1)));
     let (x_low, x_high) = padded_range(xs, false);
-    let (y_low, y_high) = padded_range(ys, true);
+    let (y_low, y_high) = padded_range(ys, !log_y);
     let mut chart = ChartBuilder::on(&root)
-        .caption(title, (FAMILY, 24))
+        .caption(title, (FAMILY, 22))
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(80)
         .build_cartesian_2d(x_low..x_high, y_low..y_high)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let y_digits = if y_high < 10.0 {
+    let y_top = from_axis(y_high);
+    let y_digits = if y_top < 10.0 {
         2
-    } else if y_high < 100.0 {
+    } else if y_top < 100.0 {
         1
     } else {
         0
     };
     let x_format = |v: &f64| format!("{v:.0}");
-    let y_format = |v: &f64| format!("{v:.y_digits$}");
+    let y_format = move |v: &f64| {
+        let value = from_axis(*v);
+        let digits = if log_y && value < 10.0 { 2 } else { y_digits };
+        format!("{value:.digits$}")
+    };
     chart
         .configure_mesh()
         .x_desc(x_label)
@@ -118,15 +138,18 @@ pub fn line_chart(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     for s in series {
         let color = PALETTE[s.color % PALETTE.len()];
-        let mut points = s.points.clone();
+        let mut points: Vec<(f64, f64)> = s.points.iter().map(|p| (p.0, to_axis(p.1))).collect();
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         let width = if s.marker == Marker::Circle { 3 } else { 1 };
         let line_style = color.stroke_width(width);
-        chart
+        let drawn = chart
             .draw_series(LineSeries::new(points.clone(), line_style))
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .label(s.label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], line_style));
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(label) = &s.label {
+            drawn
+                .label(label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], line_style));
+        }
         match s.marker {
             Marker::Circle => chart
                 .draw_series(points.iter().map(|p| Circle::new(*p, 5, color.filled())))
@@ -182,19 +205,22 @@ mod tests {
         let path = dir.path().join("chart.png");
         let series = vec![
             Series {
-                label: "throng p99".into(),
+                label: Some("throng p99".into()),
                 color: 0,
                 marker: Marker::Circle,
                 points: vec![(1000.0, 12.0), (18000.0, 150.0)],
             },
             Series {
-                label: "peer p99".into(),
+                label: None,
                 color: 1,
                 marker: Marker::Triangle,
                 points: vec![(1000.0, 40.0)],
             },
         ];
-        line_chart(&path, "latency", "members", "ms", &series).unwrap();
+        line_chart(&path, "latency", "members", "ms", &series, false).unwrap();
+        let log_path = dir.path().join("log.png");
+        line_chart(&log_path, "latency", "members", "ms", &series, true).unwrap();
+        assert!(std::fs::read(&log_path).unwrap().starts_with(b"\x89PNG"));
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
         assert!(

@@ -44,7 +44,15 @@ pub fn write_all(reports: &[Report], out: &Path) -> anyhow::Result<Vec<PathBuf>>
             continue;
         }
         let path = out.join(name);
-        charts::line_chart(&path, &title, "members in the room", y_label, &series)?;
+        let log_y = name == "latency.png";
+        charts::line_chart(
+            &path,
+            &title,
+            "members in the room",
+            y_label,
+            &series,
+            log_y,
+        )?;
         written.push(path);
     }
     Ok(written)
@@ -276,19 +284,19 @@ fn chart_series(reports: &[Report]) -> Vec<(&'static str, String, &'static str, 
                 .collect()
         };
         latency.push(Series {
-            label: format!("{target} p99"),
+            label: Some(target.clone()),
             color,
             marker: Marker::Circle,
             points: points(&|r| r.latency_ms.p99),
         });
         latency.push(Series {
-            label: format!("{target} p50"),
+            label: None,
             color,
             marker: Marker::Triangle,
             points: points(&|r| r.latency_ms.p50),
         });
         deliveries.push(Series {
-            label: target.clone(),
+            label: Some(target.clone()),
             color,
             marker: Marker::Circle,
             points: points(&|r| r.deliveries_per_sec),
@@ -297,8 +305,8 @@ fn chart_series(reports: &[Report]) -> Vec<(&'static str, String, &'static str, 
     vec![
         (
             "latency.png",
-            "live-room: publish-to-receive latency".to_owned(),
-            "latency (ms)",
+            "live-room: publish-to-receive latency (circles p99, triangles p50)".to_owned(),
+            "latency (ms, log scale)",
             latency,
         ),
         (
@@ -401,8 +409,8 @@ mod tests {
         ];
         let charts = chart_series(&reports);
         let (_, _, _, latency) = &charts[0];
-        let labels: Vec<&str> = latency.iter().map(|s| s.label.as_str()).collect();
-        assert_eq!(labels, ["throng p99", "throng p50", "nats p99", "nats p50"]);
+        let labels: Vec<Option<&str>> = latency.iter().map(|s| s.label.as_deref()).collect();
+        assert_eq!(labels, [Some("throng"), None, Some("nats"), None]);
         assert_eq!(latency[0].points, vec![(1000.0, 20.0)]);
         assert_eq!(latency[2].points, vec![(1000.0, 50.0)]);
     }
@@ -433,15 +441,10 @@ mod tests {
         assert_eq!(target_label(&pinned), "throng");
         assert_eq!(target_label(&all_cores), "throng (all cores)");
         let charts = chart_series(&[pinned, all_cores]);
-        let labels: Vec<&str> = charts[0].3.iter().map(|s| s.label.as_str()).collect();
+        let labels: Vec<Option<&str>> = charts[0].3.iter().map(|s| s.label.as_deref()).collect();
         assert_eq!(
             labels,
-            [
-                "throng p99",
-                "throng p50",
-                "throng (all cores) p99",
-                "throng (all cores) p50"
-            ]
+            [Some("throng"), None, Some("throng (all cores)"), None]
         );
         assert_eq!(charts[0].3[0].points, vec![(1000.0, 10.0)]);
     }
