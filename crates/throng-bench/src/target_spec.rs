@@ -44,6 +44,9 @@ pub struct TargetArgs {
     /// Speak MessagePack (binary frames) to Throng instead of JSON.
     #[arg(long)]
     pub msgpack: bool,
+    /// WebSocket read buffer of each Throng subscriber, in bytes.
+    #[arg(long, default_value_t = crate::throng_target::DEFAULT_READ_BUFFER_BYTES)]
+    pub read_buffer_bytes: usize,
     /// Peer host.
     #[arg(long, default_value = "127.0.0.1")]
     pub peer_host: String,
@@ -142,6 +145,7 @@ impl TargetSpec {
             api_key,
             server_pid: args.server_pid.or(file_pid),
             msgpack: args.msgpack,
+            read_buffer_bytes: args.read_buffer_bytes,
             run_tag: run_tag.to_owned(),
         }))
     }

@@ -27,9 +27,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
-/// Read buffer of each benchmark socket: big enough for a typical batch frame, small
-/// enough that 18k of them cost little (tungstenite's default is 128 KiB each).
-const READ_BUFFER_BYTES: usize = 4096;
+/// Default read buffer of each benchmark socket: small enough that 18k of them cost
+/// little (tungstenite's default is 128 KiB each, zero-filled on the first read).
+pub const DEFAULT_READ_BUFFER_BYTES: usize = 4096;
 
 /// How long a handshake, a join or a publish acknowledgement may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -60,6 +60,13 @@ pub struct ThrongSpec {
     pub msgpack: bool,
     /// Distinguishes this run's users from other runs' in the server's logs.
     pub run_tag: String,
+    /// WebSocket read buffer per subscriber (bigger: fewer reads per batch frame).
+    #[serde(default = "default_read_buffer")]
+    pub read_buffer_bytes: usize,
+}
+
+fn default_read_buffer() -> usize {
+    DEFAULT_READ_BUFFER_BYTES
 }
 
 pub struct ThrongTarget {
@@ -191,7 +198,7 @@ impl ThrongTarget {
             HeaderValue::from_static(self.codec.subprotocol()),
         );
         let config = WebSocketConfig::default()
-            .read_buffer_size(READ_BUFFER_BYTES)
+            .read_buffer_size(self.spec.read_buffer_bytes.max(256))
             .write_buffer_size(0);
         let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
             .await
