@@ -111,7 +111,8 @@ pub struct GatewayConfig {
     pub heartbeat_ms: u32,
     /// On shutdown, how long connections get to reconnect elsewhere before being closed.
     pub drain_deadline_ms: u32,
-    /// WebSocket read buffer per connection.
+    /// WebSocket read buffer per connection, allocated for its whole life (1 KiB: client
+    /// frames are small, and each KiB here is a KiB per connection).
     pub ws_read_buffer_bytes: u32,
     /// WebSocket write buffer per connection; 0 writes every frame through at once.
     pub ws_write_buffer_bytes: u32,
@@ -232,7 +233,7 @@ impl Default for GatewayConfig {
         GatewayConfig {
             heartbeat_ms: 25_000,
             drain_deadline_ms: 10_000,
-            ws_read_buffer_bytes: 4_096,
+            ws_read_buffer_bytes: 1_024,
             ws_write_buffer_bytes: 0,
             outbound_queue: 64,
             socket_send_buffer_bytes: 0,
