@@ -190,9 +190,7 @@ impl HotState for MemoryHotState {
     ) -> Result<bool, BackendError> {
         let now = self.now_ms();
         let mut limiter = self.limiter.lock().expect("limiter lock poisoned");
-        Ok(limiter
-            .try_take(&key.to_owned(), rate_per_sec, burst, now)
-            .is_ok())
+        Ok(limiter.try_take(key, rate_per_sec, burst, now).is_ok())
     }
 
     async fn add_online(&self, room: &str, delta: i64) -> Result<u64, BackendError> {

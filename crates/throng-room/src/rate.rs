@@ -4,6 +4,7 @@
 //! caller passes the time, so tests step it exactly, and the same bucket state can be
 //! kept in a backend (in memory now, Redis later) keyed by user or room.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -79,13 +80,19 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
         }
     }
 
-    pub fn try_take(
+    /// Takes a token from `key`'s bucket. The key is borrowed (a `&str` for `String`
+    /// keys), so a lookup of a tracked key allocates nothing.
+    pub fn try_take<Q>(
         &mut self,
-        key: &K,
+        key: &Q,
         rate_per_sec: u32,
         burst: u32,
         now_ms: u64,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), Refusal>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         if !self.buckets.contains_key(key) {
             if self.buckets.len() >= self.max_keys {
                 self.buckets
@@ -95,7 +102,7 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
                 return Err(Refusal::TooManyKeys);
             }
             self.buckets
-                .insert(key.clone(), TokenBucket::full(burst, now_ms));
+                .insert(key.to_owned(), TokenBucket::full(burst, now_ms));
         }
         let bucket = self.buckets.get_mut(key).expect("inserted above");
         if bucket.try_take(rate_per_sec, burst, now_ms) {

@@ -188,6 +188,8 @@ struct Connection {
     claims: Claims,
     /// `claims.sub`, shared with the rooms this connection joins.
     user: Arc<str>,
+    /// The user's rate-limit bucket name in the hot state, built once.
+    user_rate_key: String,
     codec: Codec,
     outbox: Outbox,
     rooms: HashMap<Arc<str>, JoinedRoom>,
@@ -213,6 +215,7 @@ async fn run(
     let mut conn = Connection {
         id,
         node: node.clone(),
+        user_rate_key: format!("user:{}", claims.sub),
         user: Arc::from(claims.sub.as_str()),
         claims,
         codec,
@@ -660,12 +663,15 @@ impl Connection {
         validate::kind(&kind)?;
         validate::body_size(&body, self.node.config.limits.max_message_bytes)?;
         let limits = &self.node.config.limits;
-        let user_key = format!("user:{}", self.claims.sub);
         if !self
             .node
             .backends
             .hot
-            .take_token(&user_key, limits.user_rate_per_sec, limits.user_burst)
+            .take_token(
+                &self.user_rate_key,
+                limits.user_rate_per_sec,
+                limits.user_burst,
+            )
             .await
             .map_err(unavailable)?
         {
@@ -678,12 +684,12 @@ impl Connection {
             ));
         }
         if priority != Priority::System {
-            let rate = joined.handle.settings().rate_per_sec;
+            let rate = joined.handle.rate_per_sec();
             if !self
                 .node
                 .backends
                 .hot
-                .take_token(&format!("room:{room}"), rate, rate)
+                .take_token(&joined.handle.rate_key, rate, rate)
                 .await
                 .map_err(unavailable)?
             {

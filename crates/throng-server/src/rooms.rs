@@ -72,10 +72,20 @@ pub struct RoomHandle {
     pub commands: mpsc::Sender<Command>,
     /// Settings shared with connections, which check rate limits before publishing.
     pub settings: RwLock<RoomSettings>,
+    /// The room's rate-limit bucket name in the hot state, built once.
+    pub rate_key: String,
     generation: u64,
 }
 
 impl RoomHandle {
+    /// The room's upstream rate, read on every message (without cloning the settings).
+    pub fn rate_per_sec(&self) -> u32 {
+        self.settings
+            .read()
+            .expect("settings lock poisoned")
+            .rate_per_sec
+    }
+
     pub fn settings(&self) -> RoomSettings {
         self.settings
             .read()
@@ -147,6 +157,7 @@ impl RoomRegistry {
             id: Arc::from(id),
             commands: tx,
             settings: RwLock::new(settings.clone()),
+            rate_key: format!("room:{id}"),
             generation: self.next_generation.fetch_add(1, Ordering::Relaxed),
         });
         hosts.insert(handle.id.clone(), handle.clone());

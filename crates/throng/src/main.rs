@@ -87,7 +87,7 @@ enum Command {
     },
     /// Run a load scenario against this machine's server (or another, with flags) and
     /// peer servers; see `throng bench --help`.
-    Bench(throng_bench::BenchArgs),
+    Bench(Box<throng_bench::BenchArgs>),
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -145,7 +145,7 @@ fn main() -> anyhow::Result<()> {
             };
             tokio::runtime::Runtime::new()?.block_on(chat(url, token, room))
         }
-        Command::Bench(args) => throng_bench::run(args),
+        Command::Bench(args) => throng_bench::run(*args),
         Command::Config {
             command: ConfigCommand::Example,
         } => {
