@@ -234,21 +234,21 @@ struct Host {
 struct Delivery<'a> {
     members: &'a HashMap<ConnId, Link>,
     room: &'a Arc<str>,
-    /// The last frame converted to a WebSocket message, to convert each shared frame once.
-    last: Option<(Bytes, axum::extract::ws::Message)>,
+    /// Frames of this flush already converted to WebSocket messages, by address and
+    /// length: each shared frame is converted (and, for JSON, checked as UTF-8) once, even
+    /// when members at different positions or codecs interleave. The room keeps every
+    /// frame alive until the flush ends, so an address names one frame; the map lives for
+    /// one flush and holds at most one entry per distinct frame.
+    converted: HashMap<(usize, usize), axum::extract::ws::Message>,
     dropped: Vec<ConnId>,
 }
 
 impl Delivery<'_> {
     fn message_for(&mut self, codec: Codec, frame: &Bytes) -> axum::extract::ws::Message {
-        if let Some((bytes, message)) = &self.last {
-            if bytes.as_ptr() == frame.as_ptr() && bytes.len() == frame.len() {
-                return message.clone();
-            }
-        }
-        let message = crate::gateway::ws_message(codec, frame.clone());
-        self.last = Some((frame.clone(), message.clone()));
-        message
+        self.converted
+            .entry((frame.as_ptr() as usize, frame.len()))
+            .or_insert_with(|| crate::gateway::ws_message(codec, frame.clone()))
+            .clone()
     }
 }
 
@@ -563,7 +563,7 @@ impl Host {
         let mut delivery = Delivery {
             members: &self.members,
             room: &self.handle.id,
-            last: None,
+            converted: HashMap::new(),
             dropped: Vec::new(),
         };
         let report = self.room.flush(now, &mut delivery);
