@@ -106,8 +106,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             max_rooms: max_rooms + INTERNAL_TOPICS,
             ..MemoryBusLimits::default()
         })),
-        hot: Arc::new(MemoryHotState::new(
+        hot: Arc::new(MemoryHotState::with_limits(
             2 * config.limits.max_connections as usize + max_rooms,
+            max_rooms,
         )),
         store: Arc::new(store),
     };
