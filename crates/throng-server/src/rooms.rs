@@ -230,6 +230,28 @@ struct Host {
     attr_notify: Option<(u64, Instant)>,
 }
 
+/// A frame for many members, encoded at most once per codec.
+struct PerCodec {
+    frame: ServerFrame,
+    encoded: [Option<axum::extract::ws::Message>; 2],
+}
+
+impl PerCodec {
+    fn new(frame: ServerFrame) -> PerCodec {
+        PerCodec {
+            frame,
+            encoded: [None, None],
+        }
+    }
+
+    fn message(&mut self, codec: Codec) -> axum::extract::ws::Message {
+        let frame = &self.frame;
+        self.encoded[codec.index()]
+            .get_or_insert_with(|| crate::gateway::ws_message(codec, codec.encode_server(frame)))
+            .clone()
+    }
+}
+
 /// The [`Deliver`] of one flush: maps room decisions onto connection outboxes.
 struct Delivery<'a> {
     members: &'a HashMap<ConnId, Link>,
@@ -448,17 +470,12 @@ impl Host {
             })
             .map(|(conn, _)| *conn)
             .collect();
-        let mut encoded: [Option<axum::extract::ws::Message>; 2] = [None, None];
+        let mut event = PerCodec::new(frame);
         for conn in &targets {
             let link = &self.members[conn];
-            let codec = link.outbox.codec();
-            let message = encoded[codec.index()]
-                .get_or_insert_with(|| {
-                    crate::gateway::ws_message(codec, codec.encode_server(&frame))
-                })
-                .clone();
             // Best effort: a connection whose queue is full learns it from its next request.
-            link.outbox.try_send(Outbound::Event(message));
+            link.outbox
+                .try_send(Outbound::Event(event.message(link.outbox.codec())));
         }
         match control.action {
             action if action.removes() => {
@@ -467,17 +484,16 @@ impl Host {
                 } else {
                     LeaveReason::Banned
                 };
+                let mut left = PerCodec::new(ServerFrame::Left {
+                    id: None,
+                    room: self.handle.id.to_string(),
+                    reason,
+                });
                 for conn in targets {
                     if let Some(link) = self.members.remove(&conn) {
-                        let left = ServerFrame::Left {
-                            id: None,
-                            room: self.handle.id.to_string(),
-                            reason,
-                        };
-                        let codec = link.outbox.codec();
                         link.outbox.try_send(Outbound::Left {
                             room: self.handle.id.clone(),
-                            message: crate::gateway::ws_message(codec, codec.encode_server(&left)),
+                            message: left.message(link.outbox.codec()),
                         });
                         self.user_may_have_left(&link.user);
                     }
@@ -499,20 +515,14 @@ impl Host {
         let Some((version, _)) = self.attr_notify.take() else {
             return;
         };
-        let frame = ServerFrame::AttrNotify {
+        let mut notify = PerCodec::new(ServerFrame::AttrNotify {
             room: self.handle.id.to_string(),
             version,
-        };
-        let mut encoded: [Option<axum::extract::ws::Message>; 2] = [None, None];
+        });
         for link in self.members.values() {
-            let codec = link.outbox.codec();
-            let message = encoded[codec.index()]
-                .get_or_insert_with(|| {
-                    crate::gateway::ws_message(codec, codec.encode_server(&frame))
-                })
-                .clone();
             // Best effort: a member that misses a notify learns the version at its next one.
-            link.outbox.try_send(Outbound::Event(message));
+            link.outbox
+                .try_send(Outbound::Event(notify.message(link.outbox.codec())));
         }
     }
 
@@ -542,15 +552,15 @@ impl Host {
     }
 
     fn delete_members(&mut self) {
+        let mut left = PerCodec::new(ServerFrame::Left {
+            id: None,
+            room: self.handle.id.to_string(),
+            reason: LeaveReason::RoomDeleted,
+        });
         for (conn, link) in self.members.drain() {
-            let frame = link.outbox.codec().encode_server(&ServerFrame::Left {
-                id: None,
-                room: self.handle.id.to_string(),
-                reason: LeaveReason::RoomDeleted,
-            });
             link.outbox.try_send(Outbound::Left {
                 room: self.handle.id.clone(),
-                message: crate::gateway::ws_message(link.outbox.codec(), frame),
+                message: left.message(link.outbox.codec()),
             });
             self.room.leave(conn);
         }
