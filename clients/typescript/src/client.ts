@@ -14,6 +14,12 @@
  * Room attributes: every `joined` reply replaces the room's attribute state
  * (`RoomTracker`); each `attr_notify` is answered with `attr_pull {since: version held}`
  * (one in flight per room), and the answer is applied and emitted as `attributes`.
+ *
+ * Reliable messages: every received frame with reliable messages is answered with `ack`
+ * frames listing their seqs (`reliable.ts`); repeats are dropped by `RoomTracker`.
+ *
+ * Likes: `like()` adds taps to a per-room count (`likes.ts`), sent as one `like` message
+ * at most every `LIKE_INTERVAL_MS` per room while the connection is open.
  * @module
  */
 
@@ -38,6 +44,7 @@ import type {
   Hello,
   JsonValue,
   Joined,
+  LaneCounts,
   LeaveReason,
   Message,
   ModerateAction,
@@ -47,8 +54,11 @@ import type {
   Sent,
   ServerFrame,
   Skipped,
+  Stats,
 } from "./frames.js";
 import { skippedTotal } from "./frames.js";
+import { LIKE_INTERVAL_MS, LIKE_KIND, likeBody, PendingLikes } from "./likes.js";
+import { reliableAcks } from "./reliable.js";
 import { RequestTable, type ReplyByRequest, type RequestType } from "./requests.js";
 import { RoomTracker } from "./rooms.js";
 import type { WebSocketConstructor, WebSocketLike } from "./socket.js";
@@ -101,6 +111,20 @@ export interface JoinOptions {
 export interface SendOptions {
   /** `high` (default) or `low`; `system` is refused for ordinary users. */
   priority?: Priority;
+  /**
+   * Send a reliable message (gifts, red packets): it goes in the `system` lane, is stored
+   * before the reply, and every member gets it exactly once. Needs the `moderator` or
+   * `system` role unless the room lets members send them; else 206 `forbidden`. A room
+   * holding too many unacknowledged reliable messages refuses with 308 `backlog_full`.
+   */
+  reliable?: boolean;
+  /**
+   * The reliable message's id, 1-64 characters of `A-Z a-z 0-9 _ . : -`, which makes the
+   * send idempotent: sending again with the same `msgId` in the same room returns the
+   * first one's seq and publishes nothing (retry safely after a timeout). The server
+   * picks an id when absent.
+   */
+  msgId?: string;
 }
 
 export interface ModerateOptions {
@@ -136,6 +160,39 @@ export interface MessagesEvent {
   skipped?: Skipped;
   /** Which frame carried them. */
   source: "joined" | "batch" | "pulled";
+}
+
+/** A room's live statistics (the server's `stats` frame; figures it left out are 0). */
+export interface StatsEvent {
+  room: string;
+  /** When the server took the figures, ms since the Unix epoch. */
+  ts: number;
+  /** Distinct users in the room. */
+  online: number;
+  /** Member connections. */
+  connections: number;
+  joinsPerSec: number;
+  leavesPerSec: number;
+  /** The totals of the room's aggregated kinds, for example `{ like: 98765 }`. */
+  counters: Record<string, number>;
+  /** Messages accepted per lane since the room started. */
+  accepted: Required<LaneCounts>;
+  /** Messages dropped per lane since the room started (over the rate, by policy, or skipped). */
+  dropped: Required<LaneCounts>;
+}
+
+/**
+ * Taps given to `like()` that did not reach the room's counter: the like message that
+ * carried them was refused (`error`: a `ThrongError`, e.g. 202 `not_joined` or 204
+ * `rate_limited`), got no answer (`error`: a `ThrongClientError`; the server may or may
+ * not have counted them), or was dropped by the room's policy (`error` absent: the
+ * server's `sent` said `dropped`). Taps pending when the client closes are reported too.
+ */
+export interface LikesLostEvent {
+  room: string;
+  /** How many taps. */
+  count: number;
+  error?: ThrongError | ThrongClientError;
 }
 
 export interface NotifyEvent {
@@ -216,6 +273,10 @@ export interface ThrongEvents {
   left: LeftEvent;
   moderation: ModerationEvent;
   attributes: AttributesEvent;
+  /** A joined room's live statistics, every `stats_interval_ms` (a room setting). */
+  stats: StatsEvent;
+  /** Taps given to `like()` that were not counted, and why. */
+  likesLost: LikesLostEvent;
   /** An `error` frame that answers no pending request, or a frame that cannot be read. */
   serverError: ThrongError;
   disconnected: DisconnectedEvent;
@@ -249,6 +310,9 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
   private readonly backoff: Backoff;
   private readonly requests: RequestTable;
   private readonly rooms = new RoomTracker();
+  private readonly pendingLikes = new PendingLikes();
+  /** Per room: the interval after a like message, before which no other is sent. */
+  private readonly likeCooldowns = new Map<string, ReturnType<typeof setTimeout>>();
 
   private connectionState: ConnectionState = "idle";
   private socket: WebSocketLike | undefined;
@@ -371,11 +435,31 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
     }
   }
 
-  /** Publishes a message into a joined room; resolves with its seq and server timestamp. */
+  /**
+   * Publishes a message into a joined room; resolves with the server's `sent`: its `seq`
+   * and server timestamp, and `dropped: true` (with seq 0) when the room's type policy
+   * dropped it over the room's rate. `reliable` and `msgId`: see `SendOptions`.
+   */
   send(room: string, kind: string, body: JsonValue, options: SendOptions = {}): Promise<Sent> {
     const frame: RequestFrame<"send"> = { type: "send", room, kind, body };
     if (options.priority !== undefined) frame.priority = options.priority;
+    if (options.reliable !== undefined) frame.reliable = options.reliable;
+    if (options.msgId !== undefined) frame.msg_id = options.msgId;
     return this.request("send", frame, room);
+  }
+
+  /**
+   * Likes `room` `taps` times (default 1). Taps are summed per room and sent as
+   * `{"kind":"like","body":{"count":k}}`: at once when no like message went out in the
+   * last 200 ms, else when that interval ends, at most 1000 taps per message (the rest
+   * follow, one message per interval). Taps wait while the connection is down and go out
+   * once the rooms are joined again. Never throws for a send failure: taps that were not
+   * counted are reported by the `likesLost` event. Throws `RangeError` when `taps` is not
+   * a positive integer.
+   */
+  like(room: string, taps = 1): void {
+    this.pendingLikes.add(room, taps);
+    if (!this.likeCooldowns.has(room)) this.sendLikes(room);
   }
 
   /**
@@ -583,6 +667,15 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
     this.requests.rejectAll(
       (requestType, room) => new ThrongClientError("closed", `the client closed before the ${requestType} reply`, room),
     );
+    for (const cooldown of this.likeCooldowns.values()) clearTimeout(cooldown);
+    this.likeCooldowns.clear();
+    for (const [room, count] of this.pendingLikes.clear()) {
+      this.emit("likesLost", {
+        room,
+        count,
+        error: new ThrongClientError("closed", `the client closed with ${count} likes not sent`, room),
+      });
+    }
     const pendingConnect = this.pendingConnect;
     this.pendingConnect = undefined;
     pendingConnect?.reject(new ThrongClientError(connectError, reason));
@@ -654,6 +747,9 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
       case "moderation":
         this.emit("moderation", moderationEvent(frame));
         break;
+      case "stats":
+        if (this.rooms.has(frame.room)) this.emit("stats", statsEvent(frame));
+        break;
       case "attr_notify": {
         const since = this.rooms.attrNotify(frame.room, frame.version);
         if (since !== undefined) this.pullAttrs(frame.room, since);
@@ -689,6 +785,7 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
     this.pendingConnect = undefined;
     pendingConnect?.resolve(hello);
     if (isReconnect || this.rooms.roomNames().length > 0) void this.resume(hello);
+    else this.sendAllPendingLikes();
   }
 
   private onBatch(batch: Batch): void {
@@ -698,6 +795,10 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
     this.rooms.settle(batch.room, settled);
   }
 
+  /**
+   * Emits the new messages of one received frame, then acknowledges its reliable ones
+   * (repeats included: the server carries a message again until an ack reaches it).
+   */
   private deliver(
     room: string,
     msgs: Message[],
@@ -707,10 +808,19 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
     if (!this.rooms.has(room)) return;
     const fresh = this.rooms.admit(room, msgs);
     const hasSkipped = skippedTotal(skipped) > 0;
-    if (fresh.length === 0 && !hasSkipped) return;
-    const event: MessagesEvent = { room, msgs: fresh, source };
-    if (hasSkipped && skipped !== undefined) event.skipped = skipped;
-    this.emit("messages", event);
+    if (fresh.length > 0 || hasSkipped) {
+      const event: MessagesEvent = { room, msgs: fresh, source };
+      if (hasSkipped && skipped !== undefined) event.skipped = skipped;
+      this.emit("messages", event);
+    }
+    for (const ack of reliableAcks(room, msgs)) {
+      try {
+        this.sendFrame(ack, room);
+      } catch {
+        // Not sent: the server carries the messages again, on this connection or after
+        // the resume, and they are acknowledged then.
+      }
+    }
   }
 
   /** Joins every tracked room again from its settled position, then emits `reconnected`. */
@@ -740,6 +850,42 @@ export class ThrongClient extends TypedEmitter<ThrongEvents> {
       // A client-side failure (timeout, lost connection) keeps the room for the next try.
     });
     this.emit("reconnected", { hello, resumed, failed });
+    // Taps that waited for the connection go out now that their rooms are joined again.
+    this.sendAllPendingLikes();
+  }
+
+  /**
+   * Sends one like message with the pending taps of `room` (at most 1000) and starts the
+   * room's interval, at whose end the rest (if any) goes out. Without an open connection
+   * the taps wait for the next one.
+   */
+  private sendLikes(room: string): void {
+    if (this.connectionState !== "open") return;
+    const taps = this.pendingLikes.take(room);
+    if (taps === 0) return;
+    this.likeCooldowns.set(
+      room,
+      setTimeout(() => {
+        this.likeCooldowns.delete(room);
+        this.sendLikes(room);
+      }, LIKE_INTERVAL_MS),
+    );
+    this.send(room, LIKE_KIND, likeBody(taps)).then(
+      (sent) => {
+        if (sent.dropped === true) this.emit("likesLost", { room, count: taps });
+      },
+      (error: unknown) => {
+        if (error instanceof ThrongError || error instanceof ThrongClientError) {
+          this.emit("likesLost", { room, count: taps, error });
+        }
+      },
+    );
+  }
+
+  private sendAllPendingLikes(): void {
+    for (const room of this.pendingLikes.rooms()) {
+      if (!this.likeCooldowns.has(room)) this.sendLikes(room);
+    }
   }
 
   private autoPullRoom(room: string): void {
@@ -906,6 +1052,25 @@ function moderationEvent(frame: Moderation): ModerationEvent {
   if (frame.until !== undefined) event.until = frame.until;
   if (frame.reason !== undefined) event.reason = frame.reason;
   return event;
+}
+
+/** The event for a `stats` frame: every figure present, absent ones as 0. */
+function statsEvent(frame: Stats): StatsEvent {
+  return {
+    room: frame.room,
+    ts: frame.ts,
+    online: frame.online,
+    connections: frame.connections,
+    joinsPerSec: frame.joins_per_sec ?? 0,
+    leavesPerSec: frame.leaves_per_sec ?? 0,
+    counters: { ...frame.counters },
+    accepted: laneTotals(frame.accepted),
+    dropped: laneTotals(frame.dropped),
+  };
+}
+
+function laneTotals(counts: LaneCounts | undefined): Required<LaneCounts> {
+  return { system: counts?.system ?? 0, high: counts?.high ?? 0, low: counts?.low ?? 0 };
 }
 
 /** A readable word for a close that came without a reason text. */

@@ -112,6 +112,7 @@ const REQUIRED_FIELDS: Record<ServerFrame["type"], Record<string, string>> = {
   attr_notify: { room: "string", version: "number" },
   moderated: { room: "string", action: "string" },
   moderation: { action: "string", by: "string" },
+  stats: { room: "string", ts: "number", online: "number", connections: "number" },
   error: { code: "number", message: "string" },
 };
 
@@ -121,6 +122,14 @@ const REQUIRED_FIELDS: Record<ServerFrame["type"], Record<string, string>> = {
  */
 const OPTIONAL_FIELDS: Partial<Record<ServerFrame["type"], Record<string, string>>> = {
   moderation: { room: "string", user: "string", until: "number", reason: "string" },
+  sent: { dropped: "boolean" },
+  stats: {
+    joins_per_sec: "number",
+    leaves_per_sec: "number",
+    counters: "map",
+    accepted: "map",
+    dropped: "map",
+  },
   error: { room: "string" },
 };
 
@@ -135,6 +144,9 @@ const MESSAGE_FIELDS: Record<string, string> = {
   kind: "string",
   priority: "string",
 };
+
+/** The per-lane and per-kind figures of `stats`: every value a number. */
+const STATS_COUNT_MAPS = ["counters", "accepted", "dropped"] as const;
 
 /**
  * Checks the shape the client relies on, so a bad frame fails here with a clear message
@@ -174,6 +186,17 @@ function checkServerFrame(value: unknown): ServerFrame | undefined {
       }
     }
   }
+  if (value.type === "stats") {
+    for (const field of STATS_COUNT_MAPS) {
+      const counts = value[field];
+      if (counts === undefined) continue;
+      for (const [name, count] of Object.entries(counts as Record<string, unknown>)) {
+        if (typeof count !== "number") {
+          throw new FrameDecodeError(`malformed stats frame: \`${field}.${name}\` is not a number`);
+        }
+      }
+    }
+  }
   if (Array.isArray(value.msgs)) {
     for (const message of value.msgs) {
       if (!isRecord(message)) {
@@ -182,6 +205,10 @@ function checkServerFrame(value: unknown): ServerFrame | undefined {
       checkFields(message, MESSAGE_FIELDS, `${value.type} message`);
       if (!("body" in message)) {
         throw new FrameDecodeError(`malformed ${value.type} message: no \`body\``);
+      }
+      // The id is what reliable messages are deduplicated by, so it must be a string.
+      if (message.id !== undefined && typeof message.id !== "string") {
+        throw new FrameDecodeError(`malformed ${value.type} message: \`id\` is not a string`);
       }
     }
   }

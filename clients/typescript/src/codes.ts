@@ -54,6 +54,12 @@ export const ErrorCodes = {
    * first. Wait for the room's attributes to catch up, then decide again.
    */
   ATTR_CONFLICT: 307,
+  /**
+   * The room already holds as many reliable messages awaiting acknowledgement as it
+   * allows (its `reliable.max_pending` setting); the message was not accepted. Try again
+   * later.
+   */
+  BACKLOG_FULL: 308,
 } as const;
 
 export type ErrorCodeConstant = keyof typeof ErrorCodes;

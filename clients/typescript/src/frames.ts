@@ -97,6 +97,13 @@ export interface Message {
   priority: Priority;
   /** The app's payload. */
   body: JsonValue;
+  /**
+   * Present on reliable messages only (gifts, red packets, product cards): at most 64
+   * characters, unique in the room. The server may carry a reliable message again (in a
+   * later frame, after a reconnect) until it is acknowledged with `ack`; the client shows
+   * it once by remembering recent ids.
+   */
+  id?: string;
 }
 
 /**
@@ -137,6 +144,19 @@ export interface SendFrame {
   body: JsonValue;
   /** `high` when absent; `system` is refused for ordinary users. */
   priority?: Priority;
+  /**
+   * A reliable message (false when absent): it always goes in the `system` lane, is
+   * stored before the `sent` reply, and is carried again to members until they
+   * acknowledge it. Needs the `moderator` or `system` role, unless the room's
+   * `reliable.senders` setting is `"members"`; otherwise 206.
+   */
+  reliable?: boolean;
+  /**
+   * Idempotency key of a reliable message, 1-64 characters of `A-Z a-z 0-9 _ . : -`:
+   * sending again with the same `msg_id` in the same room, while the first is retained,
+   * returns the first one's seq and publishes nothing. The server picks an id when absent.
+   */
+  msg_id?: string;
 }
 
 export interface PullFrame {
@@ -202,6 +222,18 @@ export interface AttrPullFrame {
   since: number;
 }
 
+/**
+ * Acknowledges the reliable messages of one received frame (`joined`, `batch` or
+ * `pulled`): the `seq` of each, repeats included, at most 256. No reply comes back.
+ * Until acknowledged, the server carries a reliable message again about every second,
+ * up to 3 deliveries in all.
+ */
+export interface AckFrame {
+  type: "ack";
+  room: string;
+  seqs: number[];
+}
+
 export type ClientFrame =
   | JoinFrame
   | LeaveFrame
@@ -211,7 +243,8 @@ export type ClientFrame =
   | ModerateFrame
   | AttrSetFrame
   | AttrDeleteFrame
-  | AttrPullFrame;
+  | AttrPullFrame
+  | AckFrame;
 
 // ---------------------------------------------------------------------------------------
 // Server → client
@@ -259,6 +292,11 @@ export interface Sent {
   room: string;
   seq: number;
   ts: number;
+  /**
+   * True when the room's type policy (`drop_over_rate`) dropped the message because the
+   * room was over its rate: it was not published, and `seq` is 0.
+   */
+  dropped?: boolean;
 }
 
 /** Pushed messages of one room, ordered by seq. */
@@ -355,6 +393,41 @@ export interface Moderation {
   by: string;
 }
 
+/** Messages per priority lane; a lane left out counts zero. */
+export interface LaneCounts {
+  system?: number;
+  high?: number;
+  low?: number;
+}
+
+/**
+ * A room's live statistics, pushed to every member every `stats_interval_ms` (a room
+ * setting, 2000 by default; 0 turns it off). The same object without `type` is what the
+ * server API's `GET /v1/rooms/{id}/stats` returns. Figures left out count zero (the
+ * `stats` event fills them in).
+ */
+export interface Stats {
+  type: "stats";
+  room: string;
+  /** When the server took the figures, ms since the Unix epoch. */
+  ts: number;
+  /** Distinct users in the room. */
+  online: number;
+  /** Member connections (a user may have several). */
+  connections: number;
+  joins_per_sec?: number;
+  leaves_per_sec?: number;
+  /** The totals of the room's aggregated kinds, for example `{ like: 98765 }`. */
+  counters?: Record<string, number>;
+  /** Messages accepted per lane since the room started. */
+  accepted?: LaneCounts;
+  /**
+   * Messages per lane since the room started that were refused over the room's rate,
+   * dropped by a type policy, or skipped by members that fell behind.
+   */
+  dropped?: LaneCounts;
+}
+
 export interface ErrorFrame {
   type: "error";
   id?: number;
@@ -378,6 +451,7 @@ export type ServerFrame =
   | AttrNotify
   | Moderated
   | Moderation
+  | Stats
   | ErrorFrame;
 
 export type ServerFrameType = ServerFrame["type"];

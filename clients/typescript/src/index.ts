@@ -7,7 +7,8 @@
  * - `attrs.ts`: room attribute payloads and `applyAttrs`, which keeps a copy of a room's
  *   attributes up to date (as `throng_protocol::attrs::apply` does).
  * - `codec.ts`: JSON and MessagePack frame encoding.
- * - `requests.ts`, `rooms.ts`, `dedup.ts`, `backoff.ts`: the client's logic, socket-free.
+ * - `requests.ts`, `rooms.ts`, `dedup.ts`, `backoff.ts`, `reliable.ts`, `likes.ts`: the
+ *   client's logic, socket-free (`likes.ts` also has `LikeTotal`, for the room's total).
  * - `emitter.ts`, `errors.ts`, `socket.ts`: the typed emitter, error types, and the
  *   WebSocket interface the client needs.
  * @module
@@ -24,6 +25,7 @@ export {
   type DisconnectedEvent,
   type JoinOptions,
   type LeftEvent,
+  type LikesLostEvent,
   type MessagesEvent,
   type ModerateOptions,
   type ModerationEvent,
@@ -32,6 +34,7 @@ export {
   type ReconnectedEvent,
   type ReconnectOptions,
   type SendOptions,
+  type StatsEvent,
   type ThrongClientOptions,
   type ThrongEvents,
 } from "./client.js";
@@ -65,7 +68,17 @@ export {
   type FrameCodec,
 } from "./codec.js";
 export { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
-export { DEFAULT_DEDUP_WINDOW, SeqWindow } from "./dedup.js";
+export { DEFAULT_DEDUP_WINDOW, RecentWindow, ReliableIdWindow, SeqWindow } from "./dedup.js";
+export { MAX_ACK_SEQS, reliableAcks } from "./reliable.js";
+export {
+  LIKE_INTERVAL_MS,
+  LIKE_KIND,
+  likeBody,
+  LikeTotal,
+  likeTotalOf,
+  MAX_LIKES_PER_MESSAGE,
+  PendingLikes,
+} from "./likes.js";
 export { RequestTable, type ReplyByRequest, type RequestType, type Timers } from "./requests.js";
 export { RoomTracker, type AttrUpdate, type ResumeJoin } from "./rooms.js";
 export { TypedEmitter, type Listener } from "./emitter.js";

@@ -1,7 +1,8 @@
 /**
  * What the client remembers about each joined room across reconnects: its delivery mode,
  * the highest seq seen (the `since` of the resume join), the dedup window, whether a
- * notify-mode pull is in flight, and the room's attributes with their pull in flight.
+ * notify-mode pull is in flight, the room's attributes with their pull in flight, and
+ * the ids of recent reliable messages.
  * Pure bookkeeping; the client sends the frames.
  * @module
  */
@@ -17,7 +18,7 @@ import {
   type AttrSnapshot,
   type AttrState,
 } from "./attrs.js";
-import { DEFAULT_DEDUP_WINDOW, SeqWindow } from "./dedup.js";
+import { DEFAULT_DEDUP_WINDOW, ReliableIdWindow, SeqWindow } from "./dedup.js";
 import type { DeliveryMode, Message } from "./frames.js";
 
 interface RoomState {
@@ -34,6 +35,8 @@ interface RoomState {
    */
   resumeSince: number;
   readonly window: SeqWindow;
+  /** The ids of the reliable messages seen recently, which the server may carry again. */
+  readonly reliableIds: ReliableIdWindow;
   /** Notify mode: a `pull` for this room awaits its reply. */
   pullInFlight: boolean;
   /** Notify mode: a `notify` arrived while a pull was in flight; pull once more after it. */
@@ -101,6 +104,7 @@ export class RoomTracker {
         lastSeq: roomSeq,
         resumeSince: roomSeq,
         window: new SeqWindow(this.windowCapacity),
+        reliableIds: new ReliableIdWindow(this.windowCapacity),
         pullInFlight: false,
         pullWanted: false,
         attrs: attrState,
@@ -162,14 +166,20 @@ export class RoomTracker {
 
   /**
    * Keeps the messages of `msgs` not seen before in `room`, in their order, records them
-   * in the dedup window and raises `lastSeq`. Messages of a room not joined are dropped.
+   * in the dedup windows and raises `lastSeq`. A reliable message (one with an `id`) is a
+   * repeat when its seq or its id was seen: the server carries it again until it is
+   * acknowledged, under its original (older) seq, and a repeat neither raises `lastSeq`
+   * nor counts as new. Messages of a room not joined are dropped.
    */
   admit(room: string, msgs: readonly Message[]): Message[] {
     const state = this.rooms.get(room);
     if (state === undefined) return [];
     const fresh: Message[] = [];
     for (const message of msgs) {
-      if (!state.window.accept(message.seq)) continue;
+      const newSeq = state.window.accept(message.seq);
+      // Both windows record the message, whichever of them already knew it.
+      const newId = message.id === undefined || state.reliableIds.accept(message.id);
+      if (!newSeq || !newId) continue;
       fresh.push(message);
       if (message.seq > state.lastSeq) state.lastSeq = message.seq;
     }

@@ -48,6 +48,8 @@ function setup(options: Partial<ThrongClientOptions> = {}) {
     "left",
     "moderation",
     "attributes",
+    "stats",
+    "likesLost",
     "serverError",
     "disconnected",
     "reconnected",
@@ -985,5 +987,298 @@ describe("room attributes", () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(attrValues(client.attrs("stage"))).toEqual({ version: 3, values: { "seat:1": { user: "ann" }, round: 2 } });
     expect(eventsNamed("attributes")).toHaveLength(2);
+  });
+});
+
+describe("reliable messages", () => {
+  const gift = (seq: number, id = `gift-${seq}`): Message => ({
+    seq,
+    ts: 1_700_000_000_000 + seq,
+    from: "@server",
+    kind: "gift",
+    priority: "system",
+    body: { gift: "rose" },
+    id,
+  });
+  const acksOf = (socket: FakeWebSocket) => socket.sentFrames().filter((f) => f.type === "ack");
+
+  it("sends reliable and msg_id, and resolves with the seq", async () => {
+    const { client, socket } = await connected();
+    const sending = client.send("lobby", "gift", { gift: "rose" }, { reliable: true, msgId: "order-7" });
+    const frame = socket(0).lastFrame();
+    expect(frame).toEqual({
+      type: "send",
+      id: frame.id,
+      room: "lobby",
+      kind: "gift",
+      body: { gift: "rose" },
+      reliable: true,
+      msg_id: "order-7",
+    });
+    socket(0).receive({ type: "sent", id: frame.id, room: "lobby", seq: 812, ts: 5 });
+    await expect(sending).resolves.toMatchObject({ seq: 812 });
+  });
+
+  it("passes on the server's dropped flag", async () => {
+    const { client, socket } = await connected();
+    const sending = client.send("lobby", "score", { slot: 1 });
+    socket(0).receive({ type: "sent", id: socket(0).lastFrame().id, room: "lobby", seq: 0, ts: 5, dropped: true });
+    await expect(sending).resolves.toMatchObject({ seq: 0, dropped: true });
+  });
+
+  it("rejects with a typed backlog_full error", async () => {
+    const { client, socket } = await connected();
+    const sending = outcome(client.send("lobby", "gift", {}, { reliable: true }));
+    socket(0).receive({ type: "error", id: socket(0).lastFrame().id, code: 308, message: "too many pending", room: "lobby" });
+    const { error } = await sending;
+    expect(error).toBeInstanceOf(ThrongError);
+    expect(error).toMatchObject({ code: 308, name: "backlog_full", room: "lobby" });
+  });
+
+  it("acknowledges each received frame's reliable messages, repeats included, and shows them once", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "lobby", { seq: 3, msgs: [msg(2), gift(3)] });
+    expect(acksOf(socket(0))).toEqual([{ type: "ack", room: "lobby", seqs: [3] }]);
+    // The server carries gift 3 again (the ack crossed it) with gift 5 and a plain message.
+    socket(0).receive({ type: "batch", room: "lobby", msgs: [gift(3), msg(4), gift(5)], upto: 5 });
+    // A frame without reliable messages is not acknowledged.
+    socket(0).receive({ type: "batch", room: "lobby", msgs: [msg(6)], upto: 6 });
+    expect(acksOf(socket(0))).toEqual([
+      { type: "ack", room: "lobby", seqs: [3] },
+      { type: "ack", room: "lobby", seqs: [3, 5] },
+    ]);
+    expect(seqsOf(eventsNamed("messages"))).toEqual([[2, 3], [4, 5], [6]]);
+    expect(client.lastSeq("lobby")).toBe(6);
+  });
+
+  it("drops a repeat carried under its older seq after the seq left the dedup window", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "lobby", { seq: 0 });
+    socket(0).receive({ type: "batch", room: "lobby", msgs: [gift(1, "g")], upto: 1 });
+    const later = Array.from({ length: 4096 }, (_, index) => msg(index + 2));
+    socket(0).receive({ type: "batch", room: "lobby", msgs: later, upto: 4097 });
+    socket(0).receive({ type: "batch", room: "lobby", msgs: [gift(1, "g")], upto: 4097 });
+    const messages = eventsNamed("messages");
+    expect(messages).toHaveLength(2);
+    expect(client.lastSeq("lobby")).toBe(4097);
+    expect(acksOf(socket(0)).map((a) => a.seqs)).toEqual([[1], [1]]);
+  });
+
+  it("acknowledges a pulled reply and splits more than 256 seqs into several acks", async () => {
+    const { client, socket } = await connected();
+    await joinRoom(client, socket(0), "stage", { seq: 0, mode: "notify" });
+    const pulling = client.pull("stage", 0, 500);
+    const gifts = Array.from({ length: 300 }, (_, index) => gift(index + 1));
+    socket(0).receive({ type: "pulled", id: socket(0).lastFrame().id, room: "stage", seq: 300, msgs: gifts });
+    await pulling;
+    const acks = acksOf(socket(0));
+    expect(acks.map((a) => (a.seqs as number[]).length)).toEqual([256, 44]);
+    expect(acks.flatMap((a) => a.seqs as number[])).toEqual(gifts.map((g) => g.seq));
+  });
+
+  it("acknowledges a repeat in the resume reply after a reconnect without showing it again", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "lobby", { seq: 0 });
+    socket(0).receive({ type: "batch", room: "lobby", msgs: [gift(1)], upto: 1 });
+    socket(0).closeFromServer(1006);
+    await vi.advanceTimersToNextTimerAsync();
+    socket(1).open();
+    socket(1).receive(HELLO);
+    const join = socket(1).lastFrame();
+    socket(1).receive({ type: "joined", id: join.id, room: "lobby", seq: 2, online: 1, mode: "push", msgs: [gift(1), msg(2)] });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(seqsOf(eventsNamed("messages"))).toEqual([[1], [2]]);
+    expect(acksOf(socket(1))).toEqual([{ type: "ack", room: "lobby", seqs: [1] }]);
+  });
+
+  it("does not acknowledge messages of a room it has not joined", async () => {
+    const { socket } = await connected();
+    socket(0).receive({ type: "batch", room: "elsewhere", msgs: [gift(1)] });
+    expect(acksOf(socket(0))).toEqual([]);
+  });
+});
+
+describe("stats", () => {
+  it("emits a joined room's stats with every figure, absent ones as 0", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "r1", { seq: 0 });
+    socket(0).receive({
+      type: "stats",
+      room: "r1",
+      ts: 1_790_000_000_000,
+      online: 1234,
+      connections: 1240,
+      joins_per_sec: 12.5,
+      leaves_per_sec: 3,
+      counters: { like: 98765 },
+      accepted: { system: 10, high: 5000, low: 20 },
+      dropped: { high: 12, low: 300 },
+    });
+    socket(0).receive({ type: "stats", room: "r1", ts: 1_790_000_002_000, online: 1, connections: 1 });
+    // Not joined: not this client's business.
+    socket(0).receive({ type: "stats", room: "other", ts: 1, online: 1, connections: 1 });
+    expect(eventsNamed("stats")).toEqual([
+      {
+        room: "r1",
+        ts: 1_790_000_000_000,
+        online: 1234,
+        connections: 1240,
+        joinsPerSec: 12.5,
+        leavesPerSec: 3,
+        counters: { like: 98765 },
+        accepted: { system: 10, high: 5000, low: 20 },
+        dropped: { system: 0, high: 12, low: 300 },
+      },
+      {
+        room: "r1",
+        ts: 1_790_000_002_000,
+        online: 1,
+        connections: 1,
+        joinsPerSec: 0,
+        leavesPerSec: 0,
+        counters: {},
+        accepted: { system: 0, high: 0, low: 0 },
+        dropped: { system: 0, high: 0, low: 0 },
+      },
+    ]);
+  });
+});
+
+describe("likes", () => {
+  const likeFrames = (socket: FakeWebSocket) => socket.sentFrames().filter((f) => f.kind === "like");
+  const countsOf = (socket: FakeWebSocket) => likeFrames(socket).map((f) => (f.body as { count: number }).count);
+  /** Answers every like frame not answered yet with `sent`. */
+  const answerLikes = (socket: FakeWebSocket, answered: Set<unknown>) => {
+    for (const frame of likeFrames(socket)) {
+      if (answered.has(frame.id)) continue;
+      answered.add(frame.id);
+      socket.receive({ type: "sent", id: frame.id, room: frame.room, seq: 1, ts: 1 });
+    }
+  };
+
+  it("sends the first tap at once and sums the taps of the next 200 ms into one message", async () => {
+    const { client, socket } = await connected();
+    client.like("lobby");
+    expect(likeFrames(socket(0))).toEqual([
+      { type: "send", id: likeFrames(socket(0))[0]?.id, room: "lobby", kind: "like", body: { count: 1 } },
+    ]);
+    client.like("lobby");
+    client.like("lobby", 3);
+    await vi.advanceTimersByTimeAsync(199);
+    expect(countsOf(socket(0))).toEqual([1]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(countsOf(socket(0))).toEqual([1, 4]);
+    // Nothing pending: the interval ends without a message, and the next tap goes at once.
+    await vi.advanceTimersByTimeAsync(1000);
+    client.like("lobby", 2);
+    expect(countsOf(socket(0))).toEqual([1, 4, 2]);
+  });
+
+  it("keeps rooms apart", async () => {
+    const { client, socket } = await connected();
+    client.like("a");
+    client.like("b", 2);
+    client.like("a");
+    await vi.advanceTimersByTimeAsync(200);
+    expect(likeFrames(socket(0)).map((f) => [f.room, (f.body as { count: number }).count])).toEqual([
+      ["a", 1],
+      ["b", 2],
+      ["a", 1],
+    ]);
+  });
+
+  it("caps a message at 1000 taps and sends the rest one interval later", async () => {
+    const { client, socket } = await connected();
+    client.like("lobby", 2500);
+    expect(countsOf(socket(0))).toEqual([1000]);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(countsOf(socket(0))).toEqual([1000, 1000]);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(countsOf(socket(0))).toEqual([1000, 1000, 500]);
+  });
+
+  it("reports the taps of a refused message and keeps the ones after it", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    client.like("lobby", 5);
+    const first = likeFrames(socket(0))[0];
+    client.like("lobby", 2);
+    socket(0).receive({ type: "error", id: first?.id, code: 204, message: "slow down", room: "lobby" });
+    await vi.advanceTimersByTimeAsync(200);
+    expect(countsOf(socket(0))).toEqual([5, 2]);
+    expect(eventsNamed("likesLost")).toMatchObject([{ room: "lobby", count: 5, error: { code: 204, name: "rate_limited" } }]);
+    expect(eventsNamed("likesLost")[0]?.error).toBeInstanceOf(ThrongError);
+  });
+
+  it("reports the taps of a message the server dropped", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    client.like("lobby", 3);
+    socket(0).receive({ type: "sent", id: socket(0).lastFrame().id, room: "lobby", seq: 0, ts: 1, dropped: true });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(eventsNamed("likesLost")).toEqual([{ room: "lobby", count: 3 }]);
+  });
+
+  it("reports nothing for taps that were counted", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    const answered = new Set<unknown>();
+    client.like("lobby", 3);
+    client.like("lobby", 4);
+    await vi.advanceTimersByTimeAsync(200);
+    answerLikes(socket(0), answered);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(countsOf(socket(0))).toEqual([3, 4]);
+    expect(eventsNamed("likesLost")).toEqual([]);
+  });
+
+  it("holds taps while the connection is down and sends them once the rooms are joined again", async () => {
+    const { client, socket, eventsNamed } = await connected();
+    await joinRoom(client, socket(0), "lobby", { seq: 0 });
+    client.like("lobby");
+    socket(0).closeFromServer(1006); // the first like's reply is lost with the connection
+    client.like("lobby", 2);
+    client.like("lobby", 3);
+    // Past both the first reconnect delay (under 500 ms) and the lost message's interval.
+    await vi.advanceTimersByTimeAsync(500);
+    socket(1).open();
+    socket(1).receive(HELLO);
+    expect(likeFrames(socket(1))).toEqual([]); // not before the resume join's reply
+    const join = socket(1).lastFrame();
+    socket(1).receive({ type: "joined", id: join.id, room: "lobby", seq: 0, online: 1, mode: "push", msgs: [] });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(countsOf(socket(1))).toEqual([5]);
+    expect(eventsNamed("likesLost")).toMatchObject([{ room: "lobby", count: 1, error: { reason: "disconnected" } }]);
+  });
+
+  it("sends taps given before the first connection once it is open", async () => {
+    const t = setup();
+    t.client.like("lobby", 2);
+    const connecting = t.client.connect();
+    await vi.advanceTimersByTimeAsync(0);
+    t.socket(0).open();
+    t.socket(0).receive(HELLO);
+    await connecting;
+    expect(countsOf(t.socket(0))).toEqual([2]);
+  });
+
+  it("reports taps still pending when the client closes", async () => {
+    const { client, eventsNamed } = await connected();
+    client.like("lobby");
+    client.like("lobby", 6);
+    client.close();
+    expect(eventsNamed("likesLost")).toMatchObject([{ room: "lobby", count: 6, error: { reason: "closed" } }]);
+    // The first tap's message was in flight: its request is rejected with closed as well.
+    await vi.advanceTimersByTimeAsync(0);
+    expect(eventsNamed("likesLost")).toMatchObject([
+      { room: "lobby", count: 6, error: { reason: "closed" } },
+      { room: "lobby", count: 1, error: { reason: "closed" } },
+    ]);
+    // Nothing fires after the close.
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(eventsNamed("likesLost")).toHaveLength(2);
+  });
+
+  it.each([0, -1, 2.5])("throws for %s taps", async (taps) => {
+    const { client, socket } = await connected();
+    expect(() => client.like("lobby", taps)).toThrow(RangeError);
+    expect(likeFrames(socket(0))).toEqual([]);
   });
 });

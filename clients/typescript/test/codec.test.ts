@@ -101,6 +101,17 @@ const clientCases: [name: string, frame: ClientFrame, wire: Record<string, unkno
     { type: "attr_pull", id: 14, room: "stage", since: 7 },
     { type: "attr_pull", id: 14, room: "stage", since: 7 },
   ],
+  [
+    "send of a reliable message with its id",
+    { type: "send", id: 15, room: "r", kind: "gift", body: { gift: "rose" }, reliable: true, msg_id: "gift-42" },
+    { type: "send", id: 15, room: "r", kind: "gift", body: { gift: "rose" }, reliable: true, msg_id: "gift-42" },
+  ],
+  [
+    "send with undefined reliable options",
+    { type: "send", room: "r", kind: "text", body: "x", reliable: undefined, msg_id: undefined } as unknown as ClientFrame,
+    { type: "send", room: "r", kind: "text", body: "x" },
+  ],
+  ["ack (no id: nothing answers it)", { type: "ack", room: "r1", seqs: [812, 815] }, { type: "ack", room: "r1", seqs: [812, 815] }],
 ];
 
 describe("client frame encoding", () => {
@@ -268,6 +279,42 @@ const serverJsonCases: [name: string, json: string, frame: ServerFrame][] = [
     `{"type":"moderation","action":"ban","user":"troll","by":"@server"}`,
     { type: "moderation", action: "ban", user: "troll", by: "@server" },
   ],
+  [
+    "batch with a reliable message",
+    `{"type":"batch","room":"r1","msgs":[{"seq":812,"ts":1790000000000,"from":"@server","kind":"gift","priority":"system","body":{"gift":"rose"},"id":"gift-42"}],"upto":812}`,
+    {
+      type: "batch",
+      room: "r1",
+      msgs: [{ seq: 812, ts: 1790000000000, from: "@server", kind: "gift", priority: "system", body: { gift: "rose" }, id: "gift-42" }],
+      upto: 812,
+    },
+  ],
+  [
+    "sent of a dropped message",
+    `{"type":"sent","id":4,"room":"r1","seq":0,"ts":1790000000000,"dropped":true}`,
+    { type: "sent", id: 4, room: "r1", seq: 0, ts: 1790000000000, dropped: true },
+  ],
+  [
+    "stats, as the protocol additions show it",
+    `{"type":"stats","room":"r1","ts":1790000000000,"online":1234,"connections":1240,"joins_per_sec":12.5,"leaves_per_sec":3.0,"counters":{"like":98765},"accepted":{"system":10,"high":5000,"low":20},"dropped":{"system":0,"high":12,"low":300}}`,
+    {
+      type: "stats",
+      room: "r1",
+      ts: 1790000000000,
+      online: 1234,
+      connections: 1240,
+      joins_per_sec: 12.5,
+      leaves_per_sec: 3,
+      counters: { like: 98765 },
+      accepted: { system: 10, high: 5000, low: 20 },
+      dropped: { system: 0, high: 12, low: 300 },
+    },
+  ],
+  [
+    "stats with only the required figures",
+    `{"type":"stats","room":"r1","ts":1,"online":0,"connections":0}`,
+    { type: "stats", room: "r1", ts: 1, online: 0, connections: 0 },
+  ],
 ];
 
 describe("server frame decoding", () => {
@@ -388,6 +435,13 @@ describe("server frame decoding", () => {
     ["moderation without by", `{"type":"moderation","room":"r","action":"kick","user":"u"}`],
     ["moderation with a string until", `{"type":"moderation","action":"mute","user":"u","until":"soon","by":"m"}`],
     ["moderation with a numeric room", `{"type":"moderation","room":7,"action":"mute_room","by":"m"}`],
+    ["message with a numeric id", `{"type":"batch","room":"r","msgs":[{"seq":1,"ts":1,"from":"u","kind":"gift","priority":"system","body":1,"id":7}]}`],
+    ["sent with a string dropped", `{"type":"sent","room":"r","seq":0,"ts":1,"dropped":"yes"}`],
+    ["stats without connections", `{"type":"stats","room":"r","ts":1,"online":3}`],
+    ["stats whose counters is an array", `{"type":"stats","room":"r","ts":1,"online":3,"connections":3,"counters":[1]}`],
+    ["stats with a string counter", `{"type":"stats","room":"r","ts":1,"online":3,"connections":3,"counters":{"like":"9"}}`],
+    ["stats with a string lane count", `{"type":"stats","room":"r","ts":1,"online":3,"connections":3,"dropped":{"low":"1"}}`],
+    ["stats with a string rate", `{"type":"stats","room":"r","ts":1,"online":3,"connections":3,"joins_per_sec":"2"}`],
     ["invalid MessagePack", Uint8Array.of(0xc1)],
     ["a Blob-like object", { size: 3 }],
     ["null", null],

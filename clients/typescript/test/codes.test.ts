@@ -56,6 +56,7 @@ describe("code names", () => {
     [305, "filtered"],
     [306, "attr_refused"],
     [307, "attr_conflict"],
+    [308, "backlog_full"],
     [9999, "unknown"],
   ];
   it.each(errorCases)("error code %i is %s", (code, name) => {
@@ -83,7 +84,8 @@ describe("code names", () => {
     expect(new Set(values).size).toBe(values.length);
   });
 
+  // 308 backlog_full comes with the protocol additions for live rooms (reliable messages).
   it("knows every code of the protocol crate's ErrorCode::KNOWN", () => {
-    expect(Object.values(ErrorCodes)).toEqual([100, 101, 200, 201, 202, 203, 204, 205, 206, 207, 208, 300, 301, 302, 303, 304, 305, 306, 307]);
+    expect(Object.values(ErrorCodes)).toEqual([100, 101, 200, 201, 202, 203, 204, 205, 206, 207, 208, 300, 301, 302, 303, 304, 305, 306, 307, 308]);
   });
 });

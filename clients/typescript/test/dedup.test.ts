@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_DEDUP_WINDOW, SeqWindow } from "../src/index.js";
+import { DEFAULT_DEDUP_WINDOW, ReliableIdWindow, SeqWindow } from "../src/index.js";
 
 /** Feeds `arrivals` to a window of `capacity` and returns the seqs it accepted. */
 function accepted(capacity: number, arrivals: number[]): number[] {
@@ -45,5 +45,23 @@ describe("SeqWindow", () => {
 
   it.each([0, -1, 1.5, Number.NaN])("refuses capacity %s", (capacity) => {
     expect(() => new SeqWindow(capacity)).toThrow(RangeError);
+  });
+});
+
+describe("ReliableIdWindow", () => {
+  const cases: [name: string, capacity: number, arrivals: string[], expected: string[]][] = [
+    ["distinct ids", 8, ["gift-1", "gift-2"], ["gift-1", "gift-2"]],
+    ["a repeat carried again", 8, ["gift-1", "gift-2", "gift-1"], ["gift-1", "gift-2"]],
+    ["ids are case-sensitive", 8, ["a", "A"], ["a", "A"]],
+    ["a repeat older than the window is accepted", 2, ["a", "b", "c", "a"], ["a", "b", "c", "a"]],
+    ["a repeat just inside the window is caught", 2, ["a", "b", "a"], ["a", "b"]],
+  ];
+  it.each(cases)("%s", (_name, capacity, arrivals, expected) => {
+    const window = new ReliableIdWindow(capacity);
+    expect(arrivals.filter((id) => window.accept(id))).toEqual(expected);
+  });
+
+  it("remembers 4096 ids by default", () => {
+    expect(new ReliableIdWindow().capacity).toBe(4096);
   });
 });

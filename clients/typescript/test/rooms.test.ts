@@ -26,6 +26,40 @@ describe("RoomTracker", () => {
     expect(rooms.lastSeq("r")).toBe(lastSeq);
   });
 
+  const reliable = (seq: number, id: string): Message => ({ ...msg(seq), kind: "gift", priority: "system", id });
+
+  // [window capacity, frames, fresh seqs per frame, lastSeq after]; the room joins at seq 0.
+  const reliableCases: [name: string, capacity: number, frames: Message[][], fresh: number[][], lastSeq: number][] = [
+    ["a reliable message seen once", 8, [[reliable(1, "g1")]], [[1]], 1],
+    ["carried again in a later batch", 8, [[reliable(1, "g1"), msg(2)], [reliable(1, "g1"), msg(3)]], [[1, 2], [3]], 3],
+    // Capacity 2: seq 1 left the seq window, but its id is still known.
+    [
+      "carried again after its seq left the seq window",
+      2,
+      [[reliable(1, "g1")], [msg(2), msg(3)], [reliable(1, "g1")]],
+      [[1], [2, 3], []],
+      3,
+    ],
+    ["two reliable messages with their own ids", 8, [[reliable(4, "g1"), reliable(5, "g2")]], [[4, 5]], 5],
+    ["the same id under a new seq is still the same message", 8, [[reliable(4, "g1")], [reliable(9, "g1")]], [[4], []], 4],
+    // An id cannot make a message with an already-seen seq new.
+    ["a seen seq with an unseen id", 8, [[msg(4)], [reliable(4, "g1")]], [[4], []], 4],
+  ];
+  it.each(reliableCases)("admit reliable: %s", (_name, capacity, frames, fresh, lastSeq) => {
+    const rooms = new RoomTracker(capacity);
+    rooms.joined("r", "push", 0);
+    expect(frames.map((f) => seqs(rooms.admit("r", f)))).toEqual(fresh);
+    expect(rooms.lastSeq("r")).toBe(lastSeq);
+  });
+
+  it("keeps reliable ids across a resume join", () => {
+    const rooms = new RoomTracker();
+    rooms.joined("r", "push", 0);
+    rooms.admit("r", [reliable(3, "g1")]);
+    rooms.joined("r", "push", 3);
+    expect(seqs(rooms.admit("r", [reliable(3, "g1"), reliable(4, "g2")]))).toEqual([4]);
+  });
+
   it("drops messages of a room not joined", () => {
     const rooms = new RoomTracker();
     expect(rooms.admit("r", [msg(1)])).toEqual([]);
