@@ -7,6 +7,7 @@
 //!   driving the sans-IO [`throng_room::Room`].
 //! - [`api`]: `/v1/rooms…`, the server API for the app's backend, and its OpenAPI document.
 //! - [`ops`]: `/metrics`, `/healthz`, `/readyz`.
+//! - [`demo`]: `/`, the live-room demo page, and its development-only token endpoint.
 //! - [`node`]: the state shared by all of the above.
 //!
 //! [`start`] binds the listener and runs everything; [`RunningServer::drain`] stops it.
@@ -14,6 +15,7 @@
 
 pub mod api;
 pub mod attributes;
+pub mod demo;
 pub mod error;
 pub mod gateway;
 pub mod metrics;
@@ -130,7 +132,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     rooms::spawn_global_listener(node.clone())
         .await
         .context("cannot subscribe to global moderation")?;
-    let app = router(node.clone());
+    let app = router(node.clone(), dev_credentials.as_ref());
     let (stop_accepting, mut stop_rx) = watch::channel(false);
     let send_buffer = node.config.gateway.socket_send_buffer_bytes as usize;
     let listener =
@@ -193,8 +195,9 @@ fn tune_socket(stream: &tokio::net::TcpStream, send_buffer: usize) {
     }
 }
 
-/// All routes of a node.
-pub fn router(node: Arc<Node>) -> axum::Router {
+/// All routes of a node. `dev_credentials`: the generated ones in use, if any (the demo
+/// page's token endpoint works only on them).
+pub fn router(node: Arc<Node>, dev_credentials: Option<&DevCredentials>) -> axum::Router {
     let (api_routes, openapi) = api::router();
     let openapi = Arc::new(openapi);
     let api_routes = api_routes.layer(axum::middleware::from_fn_with_state(
@@ -210,13 +213,9 @@ pub fn router(node: Arc<Node>) -> axum::Router {
         .route("/metrics", get(ops::metrics))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/", get(index))
         .merge(api_routes)
-        .with_state(node)
-}
-
-async fn index() -> axum::response::Html<&'static str> {
-    axum::response::Html(include_str!("index.html"))
+        .with_state(node.clone())
+        .merge(demo::router(node, dev_credentials))
 }
 
 impl RunningServer {
