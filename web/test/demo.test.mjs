@@ -70,6 +70,29 @@ describe("the demo page", () => {
     const rows = await chatTexts(bob);
     assert.ok(rows.includes("ann hello from ann"), JSON.stringify(rows));
     assert.ok(rows.includes("bob hello from bob"), JSON.stringify(rows));
+    // The server's presence notices and live statistics reach the page too.
+    await ann.waitForFunction(() => document.getElementById("feed")?.textContent?.includes("bob joined"), null, {
+      timeout: PATIENCE_MS,
+    });
+    await ann.waitForFunction(() => document.getElementById("online")?.textContent === "2", null, {
+      timeout: PATIENCE_MS,
+    });
+  });
+
+  it("shows a gift from the gift button once on every page", async () => {
+    const ann = await open("ann");
+    const bob = await open("bob");
+    await ann.click("#gift");
+    const gifts = (page) => page.$$eval("#feed li.gift", (rows) => rows.map((row) => row.textContent));
+    for (const page of [ann, bob]) {
+      await page.waitForSelector("#feed li.gift", { timeout: PATIENCE_MS });
+    }
+    // A later message in the same lane marks that anything carried again has arrived.
+    await publish(server, { kind: "notice", body: { text: "after the gift" } });
+    for (const page of [ann, bob]) {
+      await waitForChat(page, "after the gift");
+      assert.deepEqual(await gifts(page), ["ann sent a rocket"]);
+    }
   });
 
   it("shows a gift sent through the server API exactly once", async () => {
