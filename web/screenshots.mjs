@@ -11,33 +11,34 @@ const docs = path.resolve(here, "../docs");
 const lines = [
   ["ann", "first time here, hi all"],
   ["bob", "the stream looks great today"],
+  ["cleo", "hello from the back row"],
   ["ann", "how many are watching?"],
-  ["bob", "check the online count up top"],
-  ["ann", "sending a rocket"],
+  ["dan", "check the online count up top"],
+  ["cleo", "that intro was amazing"],
+  ["bob", "sending a rocket"],
+  ["dan", "same here"],
 ];
 
 const server = await startServer();
 const browser = await launchBrowser();
 try {
-  const ann = await openDemo(browser, server, "ann");
-  const bob = await openDemo(browser, server, "bob");
-  const pages = { ann, bob };
-  for (let i = 0; i < 40; i++) {
-    await publish(server, { kind: "text", body: { text: `viewer ${i % 7}: ${["nice", "wow", "hello", "lol", "gg"][i % 5]}` }, priority: "high" });
-  }
+  const pages = {};
+  for (const user of ["cleo", "dan", "bob", "ann"]) pages[user] = await openDemo(browser, server, user);
+  const { ann, bob } = pages;
+  await publish(server, { kind: "notice", body: { text: "the show starts in 5 minutes" } });
+  await bob.click("#gift");
+  for (let i = 0; i < 25; i++) await ann.click("#like");
+  for (let i = 0; i < 15; i++) await bob.click("#like");
+  await waitUntil(
+    async () => (await ann.textContent("#feed")).includes("bob sent"),
+    "the gift reaches ann",
+  );
+  // The chat last, so that its danmaku are still crossing the video.
   for (const [user, text] of lines) {
     await pages[user].fill("#say", text);
     await pages[user].press("#say", "Enter");
   }
-  await ann.click("#gift");
-  for (let i = 0; i < 25; i++) await ann.click("#like");
-  for (let i = 0; i < 15; i++) await bob.click("#like");
-  await waitUntil(
-    async () => (await bob.textContent("#feed")).includes("ann sent"),
-    "the gift reaches bob",
-  );
-  // Let the like counter finish climbing and a few danmaku cross.
-  await new Promise((resolve) => setTimeout(resolve, 2500));
+  await new Promise((resolve) => setTimeout(resolve, 1500));
   await ann.screenshot({ path: path.join(docs, "demo.png") });
 
   const both = await (await browser.newContext({ viewport: { width: 1920, height: 720 } })).newPage();
@@ -57,7 +58,7 @@ try {
     await frame.fill("#say", text);
     await frame.press("#say", "Enter");
   }
-  await new Promise((resolve) => setTimeout(resolve, 2500));
+  await new Promise((resolve) => setTimeout(resolve, 1500));
   await both.screenshot({ path: path.join(docs, "demo-two-tabs.png") });
   console.log(`wrote ${path.join(docs, "demo.png")} and demo-two-tabs.png`);
 } finally {

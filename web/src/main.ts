@@ -119,7 +119,8 @@ function main(): void {
   };
   const client = new ThrongClient(options);
 
-  const onMessage = (message: Message) => {
+  /** `live`: false for a first join's recent history, which is listed but does not fly. */
+  const onMessage = (message: Message, live: boolean) => {
     const { body } = message;
     switch (message.kind) {
       case "text":
@@ -130,7 +131,7 @@ function main(): void {
           ...(message.from === user ? { tone: "self" as const } : {}),
           ...(message.from === "@server" ? { tone: "server" as const } : {}),
         });
-        danmaku.push(text(body));
+        if (live) danmaku.push(text(body));
         break;
       case "like": {
         // The server's aggregate: `count` is the room's total so far.
@@ -170,8 +171,10 @@ function main(): void {
     }
   };
 
-  client.on("messages", ({ msgs, skipped }) => {
-    for (const message of msgs) onMessage(message);
+  let joinedOnce = false;
+  client.on("messages", ({ msgs, skipped, source }) => {
+    const live = joinedOnce || source !== "joined";
+    for (const message of msgs) onMessage(message, live);
     const missed = (skipped?.system ?? 0) + (skipped?.high ?? 0) + (skipped?.low ?? 0);
     if (missed > 0) event({ tone: "connection", text: `${missed} messages were too old to catch up on` });
   });
@@ -210,6 +213,7 @@ function main(): void {
 
   const join = async () => {
     const joined = await client.join(room);
+    joinedOnce = true;
     online.textContent = joined.online.toLocaleString("en-US");
     rejoin.hidden = true;
     setStatus("live");
