@@ -5,7 +5,16 @@
 
 import { afterEach, describe, expect, it } from "vitest";
 import { ThrongError, type JsonValue, type Message } from "../../src/index.js";
-import { apiOk, closeAllClients, connectClient, createRoom, uniqueRoom, waitFor, type TestClient } from "./harness.js";
+import {
+  apiOk,
+  closeAllClients,
+  connectClient,
+  createRoom,
+  mintToken,
+  uniqueRoom,
+  waitFor,
+  type TestClient,
+} from "./harness.js";
 
 afterEach(() => closeAllClients());
 
@@ -74,7 +83,6 @@ describe("reconnect", () => {
       client: {
         token: async () => {
           await tokenGate;
-          const { mintToken } = await import("./harness.js");
           return mintToken("ann");
         },
       },
