@@ -29,7 +29,8 @@ describe("reliable messages", () => {
   it("a gift published through the server API reaches each member exactly once and is acknowledged", async () => {
     const room = uniqueRoom("gifts");
     await createRoom(room);
-    const ann = await connectClient("ann");
+    // Ann speaks MessagePack, so her acks travel in that codec.
+    const ann = await connectClient("ann", { codec: "msgpack" });
     // Bob's acks never leave, so the server carries the gift to him again.
     const bob = await connectClient("bob", { dropAcks: true });
     await ann.client.join(room);
