@@ -423,6 +423,8 @@ impl ThrongPublisher {
             .to_owned(),
             body: serde_json::Value::String(payload.to_owned()),
             priority: Some(priority),
+            msg_id: None,
+            reliable: false,
         };
         self.connection.send(&frame).await?;
         self.last_sent = Instant::now();

@@ -165,6 +165,8 @@ impl Request {
                 kind,
                 body,
                 priority,
+                msg_id: None,
+                reliable: false,
             },
             Request::Pull { room, since, limit } => ClientFrame::Pull {
                 id,
@@ -913,6 +915,11 @@ impl ConnectionTask {
             ServerFrame::AttrNotify { room, version } => {
                 if self.shared.rooms().contains(&room) {
                     self.emit(Event::AttrNotify { room, version });
+                }
+            }
+            ServerFrame::Stats(stats) => {
+                if self.shared.rooms().contains(&stats.room) {
+                    self.emit(Event::Stats(stats));
                 }
             }
             ServerFrame::Moderation {

@@ -41,6 +41,8 @@ pub enum Event {
     /// The room's attributes reached `version`: pull the changes after the version you
     /// hold with [`crate::Client::attr_pull`] and [`throng_protocol::attrs::apply`] them.
     AttrNotify { room: String, version: u64 },
+    /// The room's live statistics, pushed every `stats_interval_ms` of the room.
+    Stats(throng_protocol::RoomStats),
     /// The full attribute set of a room the SDK re-joined after a reconnect: replace the
     /// app's copy with it.
     Attributes { room: String, snapshot: Snapshot },

@@ -75,7 +75,8 @@ pub fn reply_id(frame: &ServerFrame) -> Option<u32> {
         | ServerFrame::Batch { .. }
         | ServerFrame::Notify { .. }
         | ServerFrame::Moderation { .. }
-        | ServerFrame::AttrNotify { .. } => None,
+        | ServerFrame::AttrNotify { .. }
+        | ServerFrame::Stats(_) => None,
     }
 }
 
@@ -269,6 +270,7 @@ mod tests {
             room: "r".into(),
             seq: 1,
             ts: 1,
+            dropped: false,
         };
         let pong = ServerFrame::Pong { id: Some(1), ts: 1 };
         let error = ServerFrame::Error {

@@ -175,6 +175,7 @@ pub(crate) fn frame_name(frame: &ServerFrame) -> &'static str {
         ServerFrame::AttrSaved { .. } => "attr_saved",
         ServerFrame::Attrs { .. } => "attrs",
         ServerFrame::AttrNotify { .. } => "attr_notify",
+        ServerFrame::Stats(_) => "stats",
     }
 }
 

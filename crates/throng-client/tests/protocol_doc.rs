@@ -7,7 +7,7 @@ use throng_protocol::{ClientFrame, CloseCode, Codec, ErrorCode, Message, ServerF
 
 const DOC: &str = include_str!("../../../docs/protocol.md");
 
-const CLIENT_TYPES: [&str; 9] = [
+const CLIENT_TYPES: [&str; 10] = [
     "join",
     "leave",
     "send",
@@ -17,6 +17,7 @@ const CLIENT_TYPES: [&str; 9] = [
     "attr_set",
     "attr_delete",
     "attr_pull",
+    "ack",
 ];
 
 /// Every JSON value in the doc's ```json blocks (a block may hold several).
@@ -87,7 +88,7 @@ fn every_json_example_decodes_to_what_it_shows() {
         assert_round_trip_keeps(example, &encoded);
     }
     for kind in CLIENT_TYPES.iter().chain(&[
-        "hello", "joined", "left", "sent", "batch", "notify", "pulled", "pong", "error",
+        "hello", "joined", "left", "sent", "batch", "notify", "pulled", "pong", "error", "stats",
     ]) {
         assert!(kinds_seen.iter().any(|k| k == kind), "no example of {kind}");
     }

@@ -170,6 +170,7 @@ mod tests {
             kind: "text".into(),
             priority,
             body: json!({"text": "hé \"quoted\"", "n": seq}),
+            id: None,
         }
     }
 
@@ -234,6 +235,8 @@ mod tests {
                 kind: "like".into(),
                 body: json!({"n": 1}),
                 priority: Some(Priority::Low),
+                msg_id: None,
+                reliable: false,
             },
             ClientFrame::Pull {
                 id: None,
@@ -263,7 +266,9 @@ mod tests {
                 room: "lobby".into(),
                 kind: "text".into(),
                 body: json!("hi"),
-                priority: None
+                priority: None,
+                msg_id: None,
+                reliable: false,
             }
         );
     }

@@ -75,6 +75,9 @@ codes!(ErrorCode {
     /// A compare-and-set on a room attribute found another version: someone changed it
     /// first. Pull, then decide again.
     ATTR_CONFLICT = 307, "attr_conflict";
+    /// The room holds the most reliable messages awaiting acknowledgement; try again
+    /// later.
+    BACKLOG_FULL = 308, "backlog_full";
 });
 
 impl fmt::Display for ErrorCode {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// A room's priority lanes. Under load `low` is dropped first and `system` never.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Priority {
     System,
     High,
@@ -58,7 +59,33 @@ pub struct Message {
     pub priority: Priority,
     /// The app's payload, any JSON value.
     pub body: serde_json::Value,
+    /// Present only on reliable messages: the client acknowledges them (`ack`) and shows
+    /// each id once, since the server carries them again until acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
+
+impl Message {
+    pub fn is_reliable(&self) -> bool {
+        self.id.is_some()
+    }
+}
+
+/// The longest reliable message id.
+pub const MAX_MSG_ID_BYTES: usize = 64;
+
+/// Whether a client-chosen reliable message id is acceptable: 1-64 characters of
+/// `A-Z a-z 0-9 _ . : -`.
+pub fn valid_msg_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_MSG_ID_BYTES
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+}
+
+/// The most seqs one `ack` frame may carry.
+pub const MAX_ACK_SEQS: usize = 256;
 
 /// Messages a connection did not get because they fell off a ring (or out of a capped
 /// pull) before it could read them, per priority.
@@ -140,7 +167,17 @@ pub enum ClientFrame {
         /// `high` (the default) or `low`; `system` is refused for ordinary users.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         priority: Option<Priority>,
+        /// A reliable message: system lane, stored before `sent`, carried again until
+        /// each member acknowledges it. Needs the right to send reliable messages.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reliable: bool,
+        /// The reliable message's id, an idempotency key: a second send with the same id
+        /// while the first is retained returns the first one's seq.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        msg_id: Option<String>,
     },
+    /// Acknowledges reliable messages received in a room, by seq. No reply.
+    Ack { room: String, seqs: Vec<u64> },
     /// Fetch retained messages with `seq > since` (notify-pull mode, or to fill a gap).
     Pull {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -219,6 +256,7 @@ impl ClientFrame {
             | ClientFrame::AttrDelete { id, .. }
             | ClientFrame::AttrPull { id, .. }
             | ClientFrame::Ping { id } => *id,
+            ClientFrame::Ack { .. } => None,
         }
     }
 
@@ -232,7 +270,8 @@ impl ClientFrame {
             | ClientFrame::Moderate { room, .. }
             | ClientFrame::AttrSet { room, .. }
             | ClientFrame::AttrDelete { room, .. }
-            | ClientFrame::AttrPull { room, .. } => Some(room),
+            | ClientFrame::AttrPull { room, .. }
+            | ClientFrame::Ack { room, .. } => Some(room),
             ClientFrame::Ping { .. } => None,
         }
     }
@@ -332,6 +371,10 @@ pub enum ServerFrame {
         room: String,
         seq: u64,
         ts: u64,
+        /// The message's type is dropped while the room is over its rate, and it was:
+        /// nothing was published (`seq` is 0).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        dropped: bool,
     },
     /// Pushed messages of one room, ordered by seq.
     Batch {
@@ -407,6 +450,8 @@ pub enum ServerFrame {
         /// Who did it: a moderator's user id, or `@server` for the server API.
         by: String,
     },
+    /// The room's live statistics, pushed to members every `stats_interval_ms`.
+    Stats(RoomStats),
     Error {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<u32>,
@@ -415,4 +460,46 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room: Option<String>,
     },
+}
+
+/// Messages per lane.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PerLane {
+    pub system: u64,
+    pub high: u64,
+    pub low: u64,
+}
+
+impl PerLane {
+    pub fn from_array(values: [u64; 3]) -> PerLane {
+        PerLane {
+            system: values[0],
+            high: values[1],
+            low: values[2],
+        }
+    }
+}
+
+/// A room's live statistics: the `stats` frame, and `GET /v1/rooms/{id}/stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoomStats {
+    pub room: String,
+    /// Server time of the figures, Unix ms.
+    pub ts: u64,
+    /// Distinct users in the room.
+    pub online: u64,
+    /// Member connections.
+    pub connections: u64,
+    pub joins_per_sec: f64,
+    pub leaves_per_sec: f64,
+    /// Totals of the room's aggregated kinds (likes), since the room started on this node.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub counters: std::collections::BTreeMap<String, u64>,
+    /// Messages accepted into each lane since the room started on this node.
+    pub accepted: PerLane,
+    /// Messages refused over the room's rate, dropped by their type's policy, or skipped
+    /// by members that fell behind, per lane.
+    pub dropped: PerLane,
 }

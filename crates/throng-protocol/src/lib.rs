@@ -20,7 +20,8 @@ pub mod frames;
 pub use codec::{Codec, DecodeError, EncodedMessage};
 pub use codes::{CloseCode, ErrorCode};
 pub use frames::{
-    ClientFrame, DeliveryMode, LeaveReason, Message, ModerateAction, Priority, ServerFrame, Skipped,
+    valid_msg_id, ClientFrame, DeliveryMode, LeaveReason, Message, ModerateAction, PerLane,
+    Priority, RoomStats, ServerFrame, Skipped, MAX_ACK_SEQS, MAX_MSG_ID_BYTES,
 };
 
 /// The WebSocket path clients connect to.

@@ -12,6 +12,7 @@ fn message(seq: u64, priority: Priority) -> Message {
         kind: "text".into(),
         priority,
         body: json!({"n": seq}),
+        id: None,
     }
 }
 
