@@ -14,6 +14,7 @@ fn draft(n: u64) -> Draft {
         kind: "text".into(),
         priority: Priority::High,
         body: json!({ "n": n }),
+        id: None,
     }
 }
 
@@ -315,4 +316,74 @@ pub async fn store_settings(store: Arc<dyn Store>) {
     assert!(store.delete_setting("contract").await.unwrap());
     assert!(!store.delete_setting("contract").await.unwrap());
     assert_eq!(store.get_setting("contract").await.unwrap(), None);
+}
+
+/// Reliable messages: kept until expiry, found by id, counted, listed in seq order,
+/// replaced on a second put, pruned, and dropped with their room.
+pub async fn store_reliable(store: Arc<dyn Store>) {
+    let message = |seq: u64, id: &str| throng_protocol::Message {
+        seq,
+        ts: 1_000 + seq,
+        from: "@server".into(),
+        kind: "gift".into(),
+        priority: throng_protocol::Priority::System,
+        body: serde_json::json!({"gift": seq}),
+        id: Some(id.into()),
+    };
+    let now = 10_000;
+    store
+        .reliable_put("r", &message(7, "b"), now + 500)
+        .await
+        .unwrap();
+    store
+        .reliable_put("r", &message(5, "a"), now + 100)
+        .await
+        .unwrap();
+    store
+        .reliable_put("r", &message(9, "old"), now - 1)
+        .await
+        .unwrap();
+    store
+        .reliable_put("other", &message(1, "a"), now + 100)
+        .await
+        .unwrap();
+    assert_eq!(store.reliable_count("r", now).await.unwrap(), 2);
+    assert_eq!(
+        store.reliable_find("r", "a", now).await.unwrap(),
+        Some(message(5, "a"))
+    );
+    assert_eq!(
+        store.reliable_find("r", "old", now).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(store.reliable_find("r", "zzz", now).await.unwrap(), None);
+    let pending = store.reliable_pending("r", now).await.unwrap();
+    assert_eq!(
+        pending,
+        vec![(message(5, "a"), now + 100), (message(7, "b"), now + 500)],
+        "seq order with expiries"
+    );
+    // Later, "a" has expired too; pruning deletes "old" and "a".
+    assert_eq!(store.reliable_count("r", now + 200).await.unwrap(), 1);
+    assert_eq!(store.reliable_prune(now + 200).await.unwrap(), 3);
+    assert_eq!(store.reliable_pending("r", 0).await.unwrap().len(), 1);
+    // A second put with the same id replaces the first.
+    store
+        .reliable_put("r", &message(8, "b"), now + 900)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.reliable_pending("r", now).await.unwrap(),
+        vec![(message(8, "b"), now + 900)]
+    );
+    // Deleting a room drops its reliable messages.
+    let record = RoomRecord {
+        id: "r".into(),
+        settings: throng_room::RoomSettings::default(),
+        created_at: 1,
+    };
+    store.create_room(&record).await.unwrap();
+    store.delete_room("r").await.unwrap();
+    assert_eq!(store.reliable_count("r", 0).await.unwrap(), 0);
 }

@@ -45,6 +45,8 @@ pub struct Draft {
     pub kind: String,
     pub priority: Priority,
     pub body: serde_json::Value,
+    /// The id of a reliable message; None for ordinary ones.
+    pub id: Option<String>,
 }
 
 /// A live subscription to one room's messages on this node; dropping it unsubscribes.
@@ -199,6 +201,31 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<RoomRecord>, BackendError>;
+    /// Keeps a reliable message until `expires_at` (Unix ms). Storing the same room and
+    /// id again replaces it.
+    async fn reliable_put(
+        &self,
+        room: &str,
+        message: &Message,
+        expires_at: u64,
+    ) -> Result<(), BackendError>;
+    /// The unexpired reliable message of a room with this id, if any.
+    async fn reliable_find(
+        &self,
+        room: &str,
+        id: &str,
+        now: u64,
+    ) -> Result<Option<Message>, BackendError>;
+    /// How many unexpired reliable messages a room holds.
+    async fn reliable_count(&self, room: &str, now: u64) -> Result<u64, BackendError>;
+    /// A room's unexpired reliable messages with their expiry, in seq order.
+    async fn reliable_pending(
+        &self,
+        room: &str,
+        now: u64,
+    ) -> Result<Vec<(Message, u64)>, BackendError>;
+    /// Deletes every expired reliable message; returns how many.
+    async fn reliable_prune(&self, now: u64) -> Result<u64, BackendError>;
 }
 
 /// The backends a node runs with.

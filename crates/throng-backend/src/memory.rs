@@ -22,6 +22,21 @@ pub struct MemoryBusLimits {
     pub channel_capacity: usize,
     /// Recent messages kept per room for [`RoomBus::recent`].
     pub history: usize,
+    /// Start each room's seq from the clock ([`clock_seq_origin`]) instead of 0, so a
+    /// restarted server (or a room forgotten and created again) never hands out a seq
+    /// that clients saw before: they resume and dedup by seq.
+    pub seq_from_clock: bool,
+}
+
+/// 2026-01-01T00:00:00Z in Unix seconds.
+const SEQ_EPOCH_S: u64 = 1_767_225_600;
+
+/// Where a room's seq starts when it is created at `unix_ms`: a thousand per second since
+/// 2026. Above every seq an earlier incarnation of the room reached unless that one
+/// averaged more than a thousand messages per second over its whole life; eleven digits
+/// for centuries, well inside the 2^53 that JavaScript numbers hold exactly.
+pub fn clock_seq_origin(unix_ms: u64) -> u64 {
+    (unix_ms / 1000).saturating_sub(SEQ_EPOCH_S) * 1000
 }
 
 impl Default for MemoryBusLimits {
@@ -30,6 +45,7 @@ impl Default for MemoryBusLimits {
             max_rooms: 100_000,
             channel_capacity: 4096,
             history: 64,
+            seq_from_clock: false,
         }
     }
 }
@@ -75,10 +91,15 @@ impl MemoryBus {
                 }
             }
             let (sender, _) = broadcast::channel(self.limits.channel_capacity);
+            let seq = if self.limits.seq_from_clock {
+                clock_seq_origin(unix_ms())
+            } else {
+                0
+            };
             topics.insert(
                 room.to_owned(),
                 Topic {
-                    seq: 0,
+                    seq,
                     sender,
                     history: VecDeque::new(),
                 },
@@ -107,6 +128,7 @@ impl RoomBus for MemoryBus {
                 kind: draft.kind,
                 priority: draft.priority,
                 body: draft.body,
+                id: draft.id,
             });
             if history_len > 0 {
                 if topic.history.len() == history_len {
@@ -297,11 +319,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn clock_seqs_start_above_an_earlier_incarnation_of_the_room() {
+        // A room that lived from 2026-03-01 and published a million messages ends below
+        // where it starts again a day later.
+        let march = 1_772_323_200_000;
+        let earlier_end = clock_seq_origin(march) + 1_000_000;
+        assert!(clock_seq_origin(march + 86_400_000) > earlier_end);
+        // Year 2300 still fits a JavaScript number exactly.
+        assert!(clock_seq_origin(10_413_792_000_000) < 1 << 53);
+        let bus = MemoryBus::new(MemoryBusLimits {
+            seq_from_clock: true,
+            ..MemoryBusLimits::default()
+        });
+        let first = bus.publish("r", contract_draft()).await.unwrap();
+        assert!(first.seq > clock_seq_origin(1_767_225_600_000 + 86_400_000));
+        let second = bus.publish("r", contract_draft()).await.unwrap();
+        assert_eq!(second.seq, first.seq + 1);
+    }
+
+    fn contract_draft() -> crate::Draft {
+        crate::Draft {
+            from: "a".into(),
+            kind: "text".into(),
+            priority: throng_protocol::Priority::High,
+            body: serde_json::json!(1),
+            id: None,
+        }
+    }
+
+    #[tokio::test]
     async fn the_bus_refuses_rooms_beyond_its_bound_but_reclaims_idle_ones() {
         let bus = MemoryBus::new(MemoryBusLimits {
             max_rooms: 2,
             channel_capacity: 8,
             history: 4,
+            ..MemoryBusLimits::default()
         });
         let _a = bus.subscribe("a").await.unwrap();
         let _b = bus.subscribe("b").await.unwrap();

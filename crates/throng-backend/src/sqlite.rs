@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
+use throng_protocol::Message;
 use throng_room::moderation::{ListKind, Sanction};
 use throng_room::RoomSettings;
 
@@ -105,6 +106,11 @@ impl Store for SqliteStore {
 
     async fn delete_room(&self, id: &str) -> Result<bool, BackendError> {
         let result = sqlx::query("DELETE FROM rooms WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("DELETE FROM reliable_messages WHERE room = ?")
             .bind(id)
             .execute(&self.pool)
             .await
@@ -231,6 +237,99 @@ impl Store for SqliteStore {
         .map_err(unavailable)?;
         rows.iter().map(record_from_row).collect()
     }
+
+    async fn reliable_put(
+        &self,
+        room: &str,
+        message: &Message,
+        expires_at: u64,
+    ) -> Result<(), BackendError> {
+        let id = message
+            .id
+            .as_deref()
+            .ok_or_else(|| BackendError::Corrupt("a reliable message needs an id".into()))?;
+        let json = serde_json::to_string(message).expect("messages serialise");
+        sqlx::query(
+            "INSERT INTO reliable_messages (room, id, seq, expires_at, message) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT(room, id) DO UPDATE SET seq = excluded.seq, expires_at = excluded.expires_at, \
+             message = excluded.message",
+        )
+        .bind(room)
+        .bind(id)
+        .bind(message.seq as i64)
+        .bind(expires_at as i64)
+        .bind(json)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn reliable_find(
+        &self,
+        room: &str,
+        id: &str,
+        now: u64,
+    ) -> Result<Option<Message>, BackendError> {
+        let json: Option<String> = sqlx::query_scalar(
+            "SELECT message FROM reliable_messages WHERE room = ? AND id = ? AND expires_at > ?",
+        )
+        .bind(room)
+        .bind(id)
+        .bind(now as i64)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        json.map(|json| parse_message(&json)).transpose()
+    }
+
+    async fn reliable_count(&self, room: &str, now: u64) -> Result<u64, BackendError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM reliable_messages WHERE room = ? AND expires_at > ?",
+        )
+        .bind(room)
+        .bind(now as i64)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(count as u64)
+    }
+
+    async fn reliable_pending(
+        &self,
+        room: &str,
+        now: u64,
+    ) -> Result<Vec<(Message, u64)>, BackendError> {
+        let rows = sqlx::query(
+            "SELECT message, expires_at FROM reliable_messages WHERE room = ? AND expires_at > ? ORDER BY seq",
+        )
+        .bind(room)
+        .bind(now as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                let json: String = row.try_get("message").map_err(unavailable)?;
+                let expires_at: i64 = row.try_get("expires_at").map_err(unavailable)?;
+                Ok((parse_message(&json)?, expires_at as u64))
+            })
+            .collect()
+    }
+
+    async fn reliable_prune(&self, now: u64) -> Result<u64, BackendError> {
+        let result = sqlx::query("DELETE FROM reliable_messages WHERE expires_at <= ?")
+            .bind(now as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected())
+    }
+}
+
+fn parse_message(json: &str) -> Result<Message, BackendError> {
+    serde_json::from_str(json)
+        .map_err(|e| BackendError::Corrupt(format!("stored reliable message: {e}")))
 }
 
 #[cfg(test)]
@@ -244,6 +343,7 @@ mod tests {
         contract::store(Arc::new(SqliteStore::in_memory().await.unwrap())).await;
         contract::store_sanctions(Arc::new(SqliteStore::in_memory().await.unwrap())).await;
         contract::store_settings(Arc::new(SqliteStore::in_memory().await.unwrap())).await;
+        contract::store_reliable(Arc::new(SqliteStore::in_memory().await.unwrap())).await;
     }
 
     #[tokio::test]
