@@ -38,6 +38,7 @@ fn main() {
                         kind: "text".into(),
                         priority: Priority::High,
                         body: serde_json::json!("x"),
+                        id: None,
                     })),
                     now,
                 );

@@ -17,6 +17,7 @@ pub mod rate;
 pub mod ring;
 pub mod room;
 pub mod settings;
+pub mod windows;
 
 #[cfg(test)]
 mod tests;
@@ -24,4 +25,7 @@ mod tests;
 pub use attributes::{AttrError, AttributeLimits, RoomAttributes};
 pub use rate::{KeyedLimiter, Refusal, TokenBucket};
 pub use room::{ConnId, Deliver, FlushReport, Room, RoomCounters, RoomError, Snapshot, MAX_PULL};
-pub use settings::{AttributeWriters, BatchSettings, NotifySettings, RoomSettings, SettingsError};
+pub use settings::{
+    AttributeWriters, BatchSettings, NotifySettings, RecordingSettings, ReliableSenders,
+    ReliableSettings, RoomSettings, SettingsError, TypePolicy,
+};

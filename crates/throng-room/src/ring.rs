@@ -103,6 +103,21 @@ impl Ring {
         (self.evicted_seqs.len() - self.evicted_seqs.partition_point(|&s| s <= since)) as u64
     }
 
+    /// Puts `message` in place of the retained message at absolute `index` (the message
+    /// keeps its position). Returns false if that message was evicted or never pushed.
+    pub fn replace(&mut self, index: u64, message: Arc<EncodedMessage>) -> bool {
+        match index
+            .checked_sub(self.base)
+            .and_then(|i| self.messages.get_mut(i as usize))
+        {
+            Some(slot) => {
+                *slot = message;
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn newest(&self) -> Option<&Arc<EncodedMessage>> {
         self.messages.back()
     }
@@ -121,6 +136,7 @@ mod tests {
             kind: "text".into(),
             priority: Priority::High,
             body: serde_json::Value::Null,
+            id: None,
         }))
     }
 

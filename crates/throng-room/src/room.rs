@@ -7,9 +7,10 @@
 //! drained their previous frame and hands frames to them.
 
 use crate::ring::Ring;
-use crate::settings::RoomSettings;
+use crate::settings::{RoomSettings, TypePolicy};
+use crate::windows::{self, Slot};
 use bytes::Bytes;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use throng_protocol::codec::encode_batch;
 use throng_protocol::{Codec, DeliveryMode, EncodedMessage, Priority, ServerFrame, Skipped};
@@ -19,6 +20,10 @@ pub type ConnId = u64;
 
 /// The most messages one pull or one resuming join returns.
 pub const MAX_PULL: u32 = 500;
+
+/// The most windows (kinds, and keys of keep-latest kinds) open at once; a message that
+/// would open one more is delivered as it is.
+pub const MAX_OPEN_SLOTS: usize = 256;
 
 /// How soon a room retries members that were busy at the last flush, in milliseconds.
 /// A stalled member is retried at this pace until it drains or leaves; the retry only
@@ -65,6 +70,30 @@ struct Member {
     /// Next absolute ring index to send, per lane.
     cursor: [u64; 3],
     notify: NotifyState,
+    reliable: ReliableTrack,
+}
+
+/// A push member's reliable messages in flight: sent (or skipped past) and not yet
+/// acknowledged. Empty for nearly every member nearly all the time.
+#[derive(Debug, Clone, Default)]
+struct ReliableTrack {
+    /// Seqs of reliable messages sent or skipped and not acknowledged.
+    outstanding: Vec<u64>,
+    /// Every reliable message with a seq at or below this was sent (or skipped past), or
+    /// came before the member joined.
+    floor: u64,
+    /// Deliveries after the first of the current outstanding set.
+    retries: u32,
+    /// When to carry the outstanding messages again; 0 until the next flush sets it.
+    retry_at: u64,
+}
+
+/// A reliable message the room keeps for members that have not acknowledged it.
+#[derive(Debug, Clone)]
+struct PendingReliable {
+    message: Arc<EncodedMessage>,
+    /// Room clock, milliseconds.
+    expires_at: u64,
 }
 
 /// The size bounds of one batch frame.
@@ -101,6 +130,16 @@ pub struct RoomCounters {
     pub deliveries: u64,
     /// Members removed for not pulling.
     pub dropped_members: u64,
+    /// Joins (resumes included) and leaves of local members.
+    pub joins: u64,
+    pub leaves: u64,
+    /// Frames that carried unacknowledged reliable messages again.
+    pub reliable_retries: u64,
+    /// Reliable messages a member did not acknowledge within `max_tries` deliveries, or
+    /// that the room let go at its `max_pending` bound, summed over members.
+    pub reliable_gave_up: u64,
+    /// Messages absorbed into an open window (aggregated, merged or superseded).
+    pub absorbed: u64,
 }
 
 /// What one flush did, for metrics.
@@ -128,6 +167,14 @@ pub struct Room {
     /// Members left behind by the last flush, to be retried.
     behind: u64,
     counters: RoomCounters,
+    /// Open windows of aggregated, merged and keep-latest kinds.
+    slots: Vec<Slot>,
+    /// Running totals of aggregated kinds.
+    totals: BTreeMap<String, u64>,
+    /// Reliable messages within their ttl, in seq order.
+    pending: VecDeque<PendingReliable>,
+    /// The earliest time a member's reliable messages are due again (may be early).
+    next_retry_at: Option<u64>,
 }
 
 impl Room {
@@ -144,7 +191,21 @@ impl Room {
             last_flush_at: 0,
             behind: 0,
             counters: RoomCounters::default(),
+            slots: Vec::new(),
+            totals: BTreeMap::new(),
+            pending: VecDeque::new(),
+            next_retry_at: None,
         }
+    }
+
+    /// Running totals of the room's aggregated kinds (likes), since the room started here.
+    pub fn totals(&self) -> &BTreeMap<String, u64> {
+        &self.totals
+    }
+
+    /// Reliable messages the room holds for members that have not acknowledged them.
+    pub fn n_pending_reliable(&self) -> usize {
+        self.pending.len()
     }
 
     pub fn id(&self) -> &str {
@@ -180,17 +241,27 @@ impl Room {
         self.counters
     }
 
+    /// How far members may read in each lane: the ring heads, or the placeholder of the
+    /// earliest window still open in the lane.
     fn heads(&self) -> [u64; 3] {
-        [
+        let mut heads = [
             self.rings[0].head(),
             self.rings[1].head(),
             self.rings[2].head(),
-        ]
+        ];
+        for slot in &self.slots {
+            let head = &mut heads[slot.lane.index()];
+            *head = (*head).min(slot.index);
+        }
+        heads
     }
 
     /// Adds a sequenced message to its lane. Messages must arrive in seq order (the bus
     /// guarantees it); one at or below the last seq is a duplicate and is ignored, which
     /// the return value reports.
+    ///
+    /// Reliable messages are also kept for retries until their ttl. Messages of aggregated,
+    /// merged and keep-latest kinds open or join a window (see [`crate::windows`]).
     pub fn insert(&mut self, message: Arc<EncodedMessage>, now: u64) -> bool {
         let seq = message.message.seq;
         if seq <= self.last_seq {
@@ -198,10 +269,128 @@ impl Room {
         }
         self.last_seq = seq;
         let lane = message.message.priority.index();
-        self.rings[lane].push(message);
         self.counters.inserted[lane] += 1;
+        if message.message.is_reliable() {
+            let ttl = u64::from(self.settings.reliable.ttl_s) * 1000;
+            self.keep_reliable(message.clone(), now + ttl);
+        } else if !message.message.kind.starts_with('@') {
+            let policy = self.settings.policy(&message.message.kind);
+            if policy.is_windowed() && self.window(policy.clone(), &message, now) {
+                return true;
+            }
+        }
+        self.rings[lane].push(message);
         self.unflushed_since.get_or_insert(now);
         true
+    }
+
+    /// Adds a message of a windowed kind to its open window, or opens one with a
+    /// placeholder in the ring. Returns false when the message should go in as it is.
+    fn window(&mut self, policy: TypePolicy, message: &Arc<EncodedMessage>, now: u64) -> bool {
+        let key = match &policy {
+            TypePolicy::Latest { key, .. } => {
+                match windows::latest_key(&message.message.body, key) {
+                    Some(value) => Some(value),
+                    None => return false,
+                }
+            }
+            _ => None,
+        };
+        let kind = &message.message.kind;
+        if let Some(slot) = self
+            .slots
+            .iter_mut()
+            .find(|slot| slot.kind == *kind && slot.key == key)
+        {
+            windows::absorb(&mut slot.state, message.message.clone(), &mut self.totals);
+            self.counters.absorbed += 1;
+            return true;
+        }
+        if self.slots.len() >= MAX_OPEN_SLOTS {
+            return false;
+        }
+        let lane = policy.priority();
+        let Some(state) = windows::first_state(&policy, message.message.clone(), &mut self.totals)
+        else {
+            return false;
+        };
+        let slot = Slot {
+            lane,
+            index: self.rings[lane.index()].head(),
+            seq: message.message.seq,
+            ts: message.message.ts,
+            kind: kind.clone(),
+            key,
+            closes_at: now + u64::from(self.settings.types_window_ms),
+            state,
+        };
+        self.rings[lane.index()].push(Arc::new(EncodedMessage::new(slot.message())));
+        self.slots.push(slot);
+        true
+    }
+
+    /// Closes the windows due by `now`: their final messages replace the placeholders.
+    fn close_windows(&mut self, now: u64) {
+        let mut i = 0;
+        while i < self.slots.len() {
+            if self.slots[i].closes_at > now {
+                i += 1;
+                continue;
+            }
+            let slot = self.slots.swap_remove(i);
+            let message = Arc::new(EncodedMessage::new(slot.message()));
+            // The placeholder may have been evicted by a full ring; the next window's
+            // message carries the running total anyway.
+            self.rings[slot.lane.index()].replace(slot.index, message);
+            self.unflushed_since.get_or_insert(now);
+        }
+    }
+
+    /// Keeps a reliable message for retries and resumes until `expires_at` (room clock).
+    /// At `reliable.max_pending` the oldest is let go (the server refuses new reliable
+    /// sends well before, from the durable count).
+    fn keep_reliable(&mut self, message: Arc<EncodedMessage>, expires_at: u64) {
+        let seq = message.message.seq;
+        let at = self
+            .pending
+            .partition_point(|p| p.message.message.seq < seq);
+        if self
+            .pending
+            .get(at)
+            .is_some_and(|p| p.message.message.seq == seq)
+        {
+            return;
+        }
+        self.pending.insert(
+            at,
+            PendingReliable {
+                message,
+                expires_at,
+            },
+        );
+        while self.pending.len() > self.settings.reliable.max_pending as usize {
+            self.pending.pop_front();
+            self.counters.reliable_gave_up += 1;
+        }
+    }
+
+    /// Adds a reliable message the room did not see on its bus (stored before a restart):
+    /// resuming members whose `since` is below its seq get it, like a retained message.
+    pub fn restore_reliable(&mut self, message: Arc<EncodedMessage>, expires_at: u64) {
+        self.keep_reliable(message, expires_at);
+    }
+
+    /// A member acknowledged reliable messages: they are not carried to it again.
+    pub fn ack(&mut self, conn: ConnId, seqs: &[u64]) {
+        let Some(&idx) = self.member_index.get(&conn) else {
+            return;
+        };
+        let track = &mut self.members[idx].reliable;
+        track.outstanding.retain(|seq| !seqs.contains(seq));
+        if track.outstanding.is_empty() {
+            track.retries = 0;
+            track.retry_at = 0;
+        }
     }
 
     /// Time between flushes for the current number of members: 0 (at once) for small
@@ -231,10 +420,16 @@ impl Room {
             }
         });
         let due_for_retry = (self.behind > 0).then(|| self.last_flush_at + interval.max(RETRY_MS));
-        match (due_for_new, due_for_retry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let window_closes = self.slots.iter().map(|slot| slot.closes_at).min();
+        [
+            due_for_new,
+            due_for_retry,
+            window_closes,
+            self.next_retry_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Adds a connection (or updates it, if it already joined: a rejoin is a resume) and
@@ -252,10 +447,29 @@ impl Room {
         if max > 0 && self.members.len() >= max as usize && !self.is_member(conn) {
             return Err(RoomError::Full(max));
         }
-        let snapshot = match since {
+        let mut snapshot = match since {
             Some(since) => self.select_after(since, MAX_PULL),
             None => self.recent(self.settings.recent_on_join as usize),
         };
+        if let Some(since) = since {
+            self.add_pending_after(&mut snapshot, since);
+        }
+        let mut reliable = ReliableTrack {
+            floor: self.last_seq,
+            ..ReliableTrack::default()
+        };
+        if mode == DeliveryMode::Push {
+            reliable.outstanding = snapshot
+                .msgs
+                .iter()
+                .filter(|m| m.message.is_reliable())
+                .map(|m| m.message.seq)
+                .collect();
+            if !reliable.outstanding.is_empty() {
+                // The next flush sets the retry time.
+                self.next_retry_at = Some(0);
+            }
+        }
         let member = Member {
             conn,
             codec,
@@ -263,7 +477,9 @@ impl Room {
             whitelisted,
             cursor: self.heads(),
             notify: NotifyState::default(),
+            reliable,
         };
+        self.counters.joins += 1;
         match self.member_index.get(&conn) {
             Some(&idx) => self.members[idx] = member,
             None => {
@@ -286,6 +502,7 @@ impl Room {
         let Some(idx) = self.member_index.remove(&conn) else {
             return false;
         };
+        self.counters.leaves += 1;
         self.members.swap_remove(idx);
         if let Some(moved) = self.members.get(idx) {
             self.member_index.insert(moved.conn, idx);
@@ -307,6 +524,29 @@ impl Room {
             msgs,
             skipped: Skipped::default(),
             seq: self.last_seq,
+        }
+    }
+
+    /// Adds the reliable messages after `since` that the snapshot lacks (they fell off the
+    /// ring, or were stored before a restart), so a resuming member gets them.
+    fn add_pending_after(&self, snapshot: &mut Snapshot, since: u64) {
+        let start = self
+            .pending
+            .partition_point(|p| p.message.message.seq <= since);
+        let mut added = false;
+        for pending in self.pending.range(start..) {
+            let seq = pending.message.message.seq;
+            if snapshot
+                .msgs
+                .binary_search_by_key(&seq, |m| m.message.seq)
+                .is_err()
+            {
+                snapshot.msgs.push(pending.message.clone());
+                added = true;
+            }
+        }
+        if added {
+            snapshot.msgs.sort_unstable_by_key(|m| m.message.seq);
         }
     }
 
@@ -350,11 +590,16 @@ impl Room {
     /// Sends what is due: batches to push members that are ready, notifies to notify
     /// members, and drops notify members that stopped pulling.
     pub fn flush(&mut self, now: u64, out: &mut impl Deliver) -> FlushReport {
+        self.close_windows(now);
+        self.pending.retain(|p| p.expires_at > now);
         let heads = self.heads();
+        let retry_ms = u64::from(self.settings.reliable.retry_ms);
+        let max_tries = self.settings.reliable.max_tries;
+        let mut next_retry_at: Option<u64> = None;
         let mut report = FlushReport::default();
         // Frames built in this flush, by (cursor, skipped, codec): members at the same
         // position share one encoding.
-        let mut batches: HashMap<BatchKey, (Bytes, [u64; 3])> = HashMap::new();
+        let mut batches: HashMap<BatchKey, (Bytes, [u64; 3], u64)> = HashMap::new();
         let mut notify_frames: [Option<Bytes>; 2] = [None, None];
         let mut dropped_frames: [Option<Bytes>; 2] = [None, None];
         let mut to_drop = Vec::new();
@@ -365,6 +610,69 @@ impl Room {
         };
 
         for member in &mut self.members {
+            if member.mode == DeliveryMode::Push && !member.reliable.outstanding.is_empty() {
+                let track = &mut member.reliable;
+                if track.retry_at == 0 {
+                    track.retry_at = now + retry_ms;
+                }
+                if now >= track.retry_at {
+                    if track.retries + 1 >= max_tries {
+                        self.counters.reliable_gave_up += track.outstanding.len() as u64;
+                        *track = ReliableTrack {
+                            floor: track.floor,
+                            ..ReliableTrack::default()
+                        };
+                    } else if out.is_ready(member.conn) {
+                        let pending = &self.pending;
+                        track.outstanding.retain(|seq| {
+                            pending
+                                .binary_search_by_key(seq, |p| p.message.message.seq)
+                                .is_ok()
+                        });
+                        let again: Vec<&EncodedMessage> = track
+                            .outstanding
+                            .iter()
+                            .filter_map(|seq| {
+                                pending
+                                    .binary_search_by_key(seq, |p| p.message.message.seq)
+                                    .ok()
+                                    .map(|i| pending[i].message.as_ref())
+                            })
+                            .collect();
+                        if again.is_empty() {
+                            track.retries = 0;
+                            track.retry_at = 0;
+                        } else {
+                            let upto = upto_at(&self.rings, member.cursor, self.last_seq);
+                            let frame = encode_batch(
+                                member.codec,
+                                &self.id,
+                                again.into_iter(),
+                                Skipped::default(),
+                                upto,
+                            );
+                            report.encodings += 1;
+                            if out.deliver(member.conn, &frame) {
+                                report.frames += 1;
+                                self.counters.reliable_retries += 1;
+                                track.retries += 1;
+                                track.retry_at = now + retry_ms;
+                                next_retry_at = Some(
+                                    next_retry_at.map_or(track.retry_at, |t| t.min(track.retry_at)),
+                                );
+                                if member.cursor != heads {
+                                    report.behind += 1;
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                }
+                if !member.reliable.outstanding.is_empty() {
+                    let at = member.reliable.retry_at;
+                    next_retry_at = Some(next_retry_at.map_or(at, |t| t.min(at)));
+                }
+            }
             if member.cursor == heads {
                 continue;
             }
@@ -384,12 +692,13 @@ impl Room {
                         }
                     }
                     let key = (member.cursor, skipped, member.codec);
-                    let (frame, next_cursor) = batches.entry(key).or_insert_with(|| {
+                    let (frame, next_cursor, upto) = batches.entry(key).or_insert_with(|| {
                         report.encodings += 1;
                         build_batch(
                             &self.id,
                             &self.rings,
                             member.cursor,
+                            heads,
                             skipped,
                             member.codec,
                             limits,
@@ -409,6 +718,29 @@ impl Room {
                         member.cursor = *next_cursor;
                         if member.cursor != heads {
                             report.behind += 1;
+                        }
+                        // Reliable messages up to the batch's `upto` were sent in it or
+                        // skipped: either way they wait for this member's ack now.
+                        let track = &mut member.reliable;
+                        if *upto > track.floor {
+                            let from = self
+                                .pending
+                                .partition_point(|p| p.message.message.seq <= track.floor);
+                            let was_empty = track.outstanding.is_empty();
+                            track.outstanding.extend(
+                                self.pending
+                                    .range(from..)
+                                    .map(|p| p.message.message.seq)
+                                    .take_while(|seq| seq <= upto),
+                            );
+                            if was_empty && !track.outstanding.is_empty() {
+                                track.retries = 0;
+                                track.retry_at = now + retry_ms;
+                                next_retry_at = Some(
+                                    next_retry_at.map_or(track.retry_at, |t| t.min(track.retry_at)),
+                                );
+                            }
+                            track.floor = *upto;
                         }
                     } else {
                         report.behind += 1;
@@ -470,28 +802,34 @@ impl Room {
         self.unflushed_since = None;
         self.last_flush_at = now;
         self.behind = report.behind;
+        self.next_retry_at = next_retry_at;
         report
     }
 }
 
 /// Builds one batch from `cursor`: system first, then high, then low, at most
 /// `max_messages`, ordered by seq inside the frame, with its `upto` resume position.
-/// Returns the frame and the cursor after it.
+/// Reads each lane up to `heads` (an open window stops a lane). Returns the frame, the
+/// cursor after it and its `upto`.
+#[allow(clippy::too_many_arguments)]
 fn build_batch(
     room: &str,
     rings: &[Ring; 3],
     cursor: [u64; 3],
+    heads: [u64; 3],
     skipped: [u64; 3],
     codec: Codec,
     limits: BatchLimits,
     last_seq: u64,
-) -> (Bytes, [u64; 3]) {
+) -> (Bytes, [u64; 3], u64) {
     let mut picked: Vec<&Arc<EncodedMessage>> = Vec::new();
     let mut bytes = 0usize;
     let mut next = cursor;
     for lane in 0..3 {
         let before = picked.len();
-        for message in rings[lane].range_from(cursor[lane]) {
+        let start = cursor[lane].max(rings[lane].base());
+        let readable = heads[lane].saturating_sub(start) as usize;
+        for message in rings[lane].range_from(cursor[lane]).take(readable) {
             let size = message.bytes(codec).len() + 1;
             let full = picked.len() >= limits.max_messages
                 || (!picked.is_empty() && bytes + size > limits.max_bytes);
@@ -504,17 +842,7 @@ fn build_batch(
         next[lane] = cursor[lane].max(rings[lane].base()) + (picked.len() - before) as u64;
     }
     picked.sort_unstable_by_key(|m| m.message.seq);
-    // Everything below the first message still waiting in any lane has been sent or
-    // skipped; with every lane drained, everything up to the room's last seq has.
-    let upto = (0..3)
-        .filter_map(|lane| {
-            rings[lane]
-                .range_from(next[lane])
-                .next()
-                .map(|m| m.message.seq - 1)
-        })
-        .min()
-        .unwrap_or(last_seq);
+    let upto = upto_at(rings, next, last_seq);
     let skipped = Skipped {
         system: skipped[0],
         high: skipped[1],
@@ -527,5 +855,20 @@ fn build_batch(
         skipped,
         upto,
     );
-    (frame, next)
+    (frame, next, upto)
+}
+
+/// The resume position of a member at `cursor`: everything below the first message still
+/// waiting in any lane has been sent or skipped; with every lane drained, everything up to
+/// the room's last seq has.
+fn upto_at(rings: &[Ring; 3], cursor: [u64; 3], last_seq: u64) -> u64 {
+    (0..3)
+        .filter_map(|lane| {
+            rings[lane]
+                .range_from(cursor[lane])
+                .next()
+                .map(|m| m.message.seq - 1)
+        })
+        .min()
+        .unwrap_or(last_seq)
 }

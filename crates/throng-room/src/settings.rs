@@ -4,6 +4,8 @@
 //! field has a validated range so that no setting can make a buffer unbounded.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use throng_protocol::Priority;
 
 /// Settings of one live room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +32,165 @@ pub struct RoomSettings {
     /// Who may set and delete the room's attributes from a connection (the server API
     /// always may).
     pub attribute_writers: AttributeWriters,
+    /// What happens to each message type (`kind`): delivered in a lane, aggregated into a
+    /// counter, merged, kept latest per key, or dropped while the room is over its rate.
+    /// Setting it replaces the whole default map. Kinds not in the map are delivered in the
+    /// high lane (or the lane the sender asks for).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub types: BTreeMap<String, TypePolicy>,
+    /// How long aggregated, merged and keep-latest messages collect before members get
+    /// one update, in milliseconds.
+    pub types_window_ms: u32,
+    /// The server publishes a `join` / `leave` message (from `@server`) as members come
+    /// and go; with the default `merge` policy they arrive merged.
+    pub presence_notices: bool,
+    /// Reliable messages: retention, retries, and who may send them.
+    pub reliable: ReliableSettings,
+    /// How often members get a `stats` frame, in milliseconds; 0: never pushed.
+    pub stats_interval_ms: u32,
+    /// Recording of accepted messages for replay.
+    pub recording: RecordingSettings,
+}
+
+/// The policy of one message type (seed 000 §5.2.3: flow control per sub-type).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "policy", rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum TypePolicy {
+    /// Delivered in this lane (a sender may ask for a lower one). Over the room's rate
+    /// the sender is refused with `room_rate_limited`.
+    Deliver { priority: Priority },
+    /// Each message adds its `body.count` (1-1000, else 1) to a room counter; members get
+    /// one `{count, delta}` update per window, in the low lane. Exempt from the room rate.
+    Aggregate,
+    /// Each message adds its sender to a list; members get one `{users, others}` update
+    /// per window, in the low lane. Exempt from the room rate.
+    Merge,
+    /// Per window only the newest message per value of `body[key]` is delivered.
+    Latest {
+        key: String,
+        #[serde(default = "high")]
+        priority: Priority,
+    },
+    /// Delivered in this lane while the room is under its rate; over it, dropped (the
+    /// sender's `sent` says `dropped`).
+    DropOverRate {
+        #[serde(default = "low")]
+        priority: Priority,
+    },
+}
+
+fn high() -> Priority {
+    Priority::High
+}
+
+fn low() -> Priority {
+    Priority::Low
+}
+
+impl TypePolicy {
+    /// The lane a message of this type travels in.
+    pub fn priority(&self) -> Priority {
+        match self {
+            TypePolicy::Deliver { priority }
+            | TypePolicy::Latest { priority, .. }
+            | TypePolicy::DropOverRate { priority } => *priority,
+            TypePolicy::Aggregate | TypePolicy::Merge => Priority::Low,
+        }
+    }
+
+    /// Whether messages of this type are collected and sent once per window.
+    pub fn is_windowed(&self) -> bool {
+        matches!(
+            self,
+            TypePolicy::Aggregate | TypePolicy::Merge | TypePolicy::Latest { .. }
+        )
+    }
+}
+
+/// The policy of kinds that are not in the map.
+pub const DEFAULT_POLICY: TypePolicy = TypePolicy::Deliver {
+    priority: Priority::High,
+};
+
+/// The default type map: text, likes, gifts, join and leave notices, system notices.
+pub fn default_types() -> BTreeMap<String, TypePolicy> {
+    let system = TypePolicy::Deliver {
+        priority: Priority::System,
+    };
+    BTreeMap::from([
+        ("text".to_owned(), DEFAULT_POLICY),
+        ("like".to_owned(), TypePolicy::Aggregate),
+        ("gift".to_owned(), system.clone()),
+        ("join".to_owned(), TypePolicy::Merge),
+        ("leave".to_owned(), TypePolicy::Merge),
+        ("notice".to_owned(), system),
+    ])
+}
+
+/// Who may send reliable messages from a client connection (the server API always may).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum ReliableSenders {
+    /// Users with the `moderator` or `system` role (the default).
+    #[default]
+    Moderators,
+    /// Every member of the room.
+    Members,
+}
+
+/// Reliable messages (gifts, red packets, product cards): stored before the sender's
+/// ack, carried again until each member acknowledges them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReliableSettings {
+    /// How long a reliable message is kept for members that have not acknowledged it
+    /// (and for resuming clients), in seconds.
+    pub ttl_s: u32,
+    /// The most reliable messages a room keeps; at the bound new reliable sends are
+    /// refused with `backlog_full` (nothing already accepted is dropped before its ttl).
+    pub max_pending: u32,
+    /// How long the server waits for an acknowledgement before carrying a message again.
+    pub retry_ms: u32,
+    /// Deliveries per member in all, the first included.
+    pub max_tries: u32,
+    pub senders: ReliableSenders,
+}
+
+impl Default for ReliableSettings {
+    fn default() -> ReliableSettings {
+        ReliableSettings {
+            ttl_s: 60,
+            max_pending: 2_000,
+            retry_ms: 1_000,
+            max_tries: 3,
+            senders: ReliableSenders::default(),
+        }
+    }
+}
+
+/// Recording of a room's accepted messages, for replay beside a recorded video.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecordingSettings {
+    pub enabled: bool,
+    /// The message kinds recorded.
+    pub kinds: Vec<String>,
+    /// How long recorded messages are kept, in seconds.
+    pub retention_s: u32,
+}
+
+impl Default for RecordingSettings {
+    fn default() -> RecordingSettings {
+        RecordingSettings {
+            enabled: false,
+            kinds: vec!["text".to_owned(), "gift".to_owned()],
+            retention_s: 7 * 24 * 3600,
+        }
+    }
 }
 
 /// Who may write a room's attributes from a client connection.
@@ -99,6 +260,12 @@ impl Default for RoomSettings {
             notify: NotifySettings::default(),
             attributes: crate::attributes::AttributeLimits::default(),
             attribute_writers: AttributeWriters::default(),
+            types: default_types(),
+            types_window_ms: 250,
+            presence_notices: false,
+            reliable: ReliableSettings::default(),
+            stats_interval_ms: 2_000,
+            recording: RecordingSettings::default(),
         }
     }
 }
@@ -125,6 +292,9 @@ impl Default for NotifySettings {
         }
     }
 }
+
+/// The most entries in `types` (and kinds in `recording.kinds`).
+pub const MAX_TYPES: usize = 64;
 
 /// A setting outside its allowed range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -208,11 +378,62 @@ impl RoomSettings {
             1,
             10_000,
         )?;
+        check("types_window_ms", self.types_window_ms, 10, 10_000)?;
+        if self.types.len() > MAX_TYPES {
+            return Err(SettingsError {
+                field: "types",
+                value: self.types.len() as u64,
+                min: 0,
+                max: MAX_TYPES as u64,
+            });
+        }
+        for (kind, policy) in &self.types {
+            let bad_key = matches!(policy, TypePolicy::Latest { key, .. } if key.is_empty() || key.len() > 64);
+            if kind.is_empty() || kind.len() > 64 || bad_key {
+                return Err(SettingsError {
+                    field: "types",
+                    value: kind.len() as u64,
+                    min: 1,
+                    max: 64,
+                });
+            }
+        }
+        check("reliable.ttl_s", self.reliable.ttl_s, 1, 86_400)?;
+        check(
+            "reliable.max_pending",
+            self.reliable.max_pending,
+            1,
+            100_000,
+        )?;
+        check("reliable.retry_ms", self.reliable.retry_ms, 100, 60_000)?;
+        check("reliable.max_tries", self.reliable.max_tries, 1, 10)?;
+        if self.stats_interval_ms != 0 {
+            check("stats_interval_ms", self.stats_interval_ms, 250, 3_600_000)?;
+        }
+        check(
+            "recording.retention_s",
+            self.recording.retention_s,
+            60,
+            366 * 86_400,
+        )?;
+        if self.recording.kinds.len() > MAX_TYPES {
+            return Err(SettingsError {
+                field: "recording.kinds",
+                value: self.recording.kinds.len() as u64,
+                min: 0,
+                max: MAX_TYPES as u64,
+            });
+        }
         self.attributes.validate().map_err(|e| SettingsError {
             field: attribute_field(e.field),
             ..e
         })?;
         Ok(())
+    }
+
+    /// The policy of a message kind.
+    pub fn policy(&self, kind: &str) -> &TypePolicy {
+        self.types.get(kind).unwrap_or(&DEFAULT_POLICY)
     }
 
     /// Ring capacity for a lane, indexed by [`throng_protocol::Priority::index`].

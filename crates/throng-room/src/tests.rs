@@ -106,6 +106,7 @@ fn msg(seq: u64, priority: Priority) -> Arc<EncodedMessage> {
         kind: "text".into(),
         priority,
         body: serde_json::json!({ "n": seq }),
+        id: None,
     }))
 }
 
@@ -301,6 +302,7 @@ fn batches_are_capped_in_bytes_but_always_carry_a_message() {
             kind: "text".into(),
             priority: Priority::High,
             body: serde_json::json!("x".repeat(400)),
+            id: None,
         }))
     };
     for seq in 1..=5 {
