@@ -16,9 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use throng_backend::{Draft, RoomRecord};
+use throng_backend::RoomRecord;
 use throng_filter::{FilterConfig, FilterSet};
-use throng_protocol::{ModerateAction, Priority};
+use throng_protocol::{ErrorCode, ModerateAction, Priority};
 use throng_room::moderation::{ListKind, Sanction};
 use throng_room::RoomSettings;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -168,9 +168,19 @@ pub struct PublishMessage {
     /// Any JSON value, at most `limits.max_message_bytes` when encoded.
     body: serde_json::Value,
     /// Default `system`: never dropped under load and exempt from the room's rate.
+    /// Aggregated and merged types (likes, join notices) always travel in the low lane.
     #[serde(default)]
     #[schema(value_type = Option<String>, example = "system")]
     priority: Option<Priority>,
+    /// A reliable message (gifts, red packets): system lane, stored before this reply,
+    /// carried again to members until they acknowledge it, kept `reliable.ttl_s`.
+    #[serde(default)]
+    reliable: bool,
+    /// The reliable message's id, 1-64 characters of `A-Z a-z 0-9 _ . : -`: publishing
+    /// again with the same id while the first is retained returns the first one's seq
+    /// (safe retries). Without it the server picks one.
+    #[serde(default)]
+    msg_id: Option<String>,
 }
 
 fn default_notice() -> String {
@@ -179,8 +189,15 @@ fn default_notice() -> String {
 
 #[derive(Serialize, ToSchema)]
 pub struct Published {
+    /// 0 when `dropped`.
     seq: u64,
     ts: u64,
+    /// The reliable message's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    /// The type is dropped while the room is over its rate, and this message was.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    dropped: bool,
 }
 
 /// Overlays `patch` on `base`: objects merge key by key, anything else replaces.
@@ -394,43 +411,56 @@ async fn publish(
     validate::kind(&body.kind).map_err(|(_, m)| ApiError::bad_request("invalid_kind", m))?;
     validate::body_size(&body.body, node.config.limits.max_message_bytes)
         .map_err(|(_, m)| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "message_too_large", m))?;
-    let priority = body.priority.unwrap_or(Priority::System);
-    if priority != Priority::System {
-        let rate = record.settings.rate_per_sec;
-        let admitted = node
-            .backends
-            .hot
-            .take_token(&format!("room:{id}"), rate, rate)
-            .await
-            .map_err(ApiError::backend)?;
-        if !admitted {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "room_rate_limited",
-                format!("room accepts at most {rate} messages per second"),
-            ));
-        }
-    }
-    let draft = Draft {
+    let settings = &record.settings;
+    let asked = body.priority.or(Some(Priority::System));
+    let priority = crate::publish::lane(settings, &body.kind, asked, body.reliable);
+    let handle = node.rooms.get(&id);
+    let publication = crate::publish::Publication {
+        room: &id,
         from: SERVER_SENDER.to_owned(),
         kind: body.kind,
-        priority,
         body: body.body,
+        priority,
+        reliable: body.reliable,
+        msg_id: body.msg_id,
     };
-    let message = node
-        .backends
-        .bus
-        .publish(&id, draft)
+    let published = crate::publish::publish(&node, settings, handle.as_deref(), publication)
         .await
-        .map_err(ApiError::backend)?;
-    metrics::counter!(crate::metrics::MESSAGES_IN, "priority" => priority.as_str()).increment(1);
-    Ok((
-        StatusCode::CREATED,
-        Json(Published {
+        .map_err(|(code, message)| ApiError::new(status_of(code), code.name(), message))?;
+    let reply = match published {
+        crate::publish::Published::Message(message) => Published {
             seq: message.seq,
             ts: message.ts,
-        }),
-    ))
+            id: message.id.clone(),
+            dropped: false,
+        },
+        crate::publish::Published::Duplicate(message) => Published {
+            seq: message.seq,
+            ts: message.ts,
+            id: message.id,
+            dropped: false,
+        },
+        crate::publish::Published::Dropped => Published {
+            seq: 0,
+            ts: throng_backend::unix_ms(),
+            id: None,
+            dropped: true,
+        },
+    };
+    Ok((StatusCode::CREATED, Json(reply)))
+}
+
+/// The HTTP status of a refusal the WebSocket gateway would answer with `code`.
+fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::ROOM_RATE_LIMITED | ErrorCode::RATE_LIMITED | ErrorCode::BACKLOG_FULL => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        ErrorCode::FORBIDDEN => StatusCode::FORBIDDEN,
+        ErrorCode::UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::INTERNAL => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
 }
 
 // --- Moderation -------------------------------------------------------------------

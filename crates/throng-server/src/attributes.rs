@@ -23,6 +23,7 @@ pub async fn announce(backends: &Backends, room: &str, version: u64) -> Result<(
         kind: ATTR_KIND.to_owned(),
         priority: Priority::System,
         body: serde_json::json!({ "version": version }),
+        id: None,
     };
     backends.bus.publish(room, draft).await.map(|_| ())
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 use throng_auth::DevCredentials;
 use throng_backend::RoomRecord;
 use throng_config::AuthConfig;
-use throng_room::RoomSettings;
+use throng_room::{ReliableSenders, RoomSettings};
 
 /// The room every demo page joins.
 pub const DEMO_ROOM: &str = "demo";
@@ -237,10 +237,14 @@ async fn token(
 /// messages per second, twice the default rate.
 pub const DEMO_MIN_RATE_PER_SEC: u32 = 1_000;
 
-/// `settings` with what the demo needs: room for a busy room's message rate.
+/// `settings` with what the demo needs: presence notices for the join and leave lines,
+/// reliable messages from every member for the gift button, and room for a busy room's
+/// message rate.
 pub fn with_demo_settings(settings: &RoomSettings) -> RoomSettings {
     let mut settings = settings.clone();
     settings.rate_per_sec = settings.rate_per_sec.max(DEMO_MIN_RATE_PER_SEC);
+    settings.presence_notices = true;
+    settings.reliable.senders = ReliableSenders::Members;
     settings
 }
 
@@ -377,13 +381,15 @@ mod tests {
     }
 
     #[test]
-    fn demo_settings_raise_the_rate_and_keep_the_rest() {
+    fn demo_settings_turn_on_presence_and_member_gifts_raise_the_rate_and_keep_the_rest() {
         let defaults = RoomSettings {
             rate_per_sec: 123,
             recent_on_join: 7,
             ..RoomSettings::default()
         };
         let demo = with_demo_settings(&defaults);
+        assert!(demo.presence_notices);
+        assert_eq!(demo.reliable.senders, ReliableSenders::Members);
         assert_eq!(demo.rate_per_sec, DEMO_MIN_RATE_PER_SEC, "raised");
         assert_eq!(demo.recent_on_join, 7, "kept");
         assert_eq!(

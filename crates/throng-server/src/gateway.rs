@@ -5,6 +5,7 @@
 use crate::error::ApiError;
 use crate::metrics as m;
 use crate::node::{Node, RoomLookup};
+use crate::publish::Published;
 use crate::rooms::{Command, RoomHandle};
 use crate::validate;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -18,9 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use throng_auth::Claims;
-use throng_backend::Draft;
 use throng_protocol::{
-    ClientFrame, CloseCode, Codec, DeliveryMode, ErrorCode, Priority, ServerFrame,
+    ClientFrame, CloseCode, Codec, DeliveryMode, ErrorCode, Priority, ServerFrame, MAX_ACK_SEQS,
 };
 use throng_room::{ConnId, RoomError, MAX_PULL};
 use tokio::sync::{mpsc, oneshot};
@@ -451,7 +451,13 @@ impl Connection {
                 kind,
                 body,
                 priority,
-            } => self.publish(id, room, kind, body, priority).await,
+                reliable,
+                msg_id,
+            } => {
+                self.publish(id, room, kind, body, priority, reliable, msg_id)
+                    .await
+            }
+            ClientFrame::Ack { room, seqs } => return self.ack(room, seqs).await,
             ClientFrame::Pull {
                 id,
                 room,
@@ -633,6 +639,7 @@ impl Connection {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn publish(
         &mut self,
         id: Option<u32>,
@@ -640,21 +647,18 @@ impl Connection {
         kind: String,
         body: serde_json::Value,
         priority: Option<Priority>,
+        reliable: bool,
+        msg_id: Option<String>,
     ) -> Result<ServerFrame, (ErrorCode, String)> {
         let Some(joined) = self.rooms.get(room.as_str()) else {
             return Err(not_joined(&room));
         };
+        let handle = joined.handle.clone();
         if let Err(denied) = self.node.check_send(&room, &self.claims.sub) {
             return Err(crate::moderation::denied_reply(&room, denied));
         }
-        // Whitelisted users' messages go in the system lane (never dropped, no room rate).
         let whitelisted = self.node.is_whitelisted(&room, &self.claims.sub);
-        let priority = if whitelisted {
-            Priority::System
-        } else {
-            priority.unwrap_or(Priority::High)
-        };
-        if priority == Priority::System && !whitelisted && !self.has_role(SYSTEM_ROLE) {
+        if priority == Some(Priority::System) && !whitelisted && !self.has_role(SYSTEM_ROLE) {
             return Err((
                 ErrorCode::FORBIDDEN,
                 format!("system priority needs the {SYSTEM_ROLE:?} role"),
@@ -662,6 +666,25 @@ impl Connection {
         }
         validate::kind(&kind)?;
         validate::body_size(&body, self.node.config.limits.max_message_bytes)?;
+        let settings = handle.settings();
+        if reliable
+            && settings.reliable.senders == throng_room::ReliableSenders::Moderators
+            && !self.has_role(SYSTEM_ROLE)
+            && !self.has_role(MODERATOR_ROLE)
+        {
+            return Err((
+                ErrorCode::FORBIDDEN,
+                format!(
+                    "reliable messages need the {MODERATOR_ROLE:?} or {SYSTEM_ROLE:?} role in this room"
+                ),
+            ));
+        }
+        // Whitelisted users' messages go in the system lane (never dropped, no room rate).
+        let priority = if whitelisted {
+            Priority::System
+        } else {
+            crate::publish::lane(&settings, &kind, priority, reliable)
+        };
         let limits = &self.node.config.limits;
         if !self
             .node
@@ -683,24 +706,7 @@ impl Connection {
                 ),
             ));
         }
-        if priority != Priority::System {
-            let rate = joined.handle.rate_per_sec();
-            if !self
-                .node
-                .backends
-                .hot
-                .take_token(&joined.handle.rate_key, rate, rate)
-                .await
-                .map_err(unavailable)?
-            {
-                metrics::counter!(m::ROOM_RATE_LIMITED).increment(1);
-                return Err((
-                    ErrorCode::ROOM_RATE_LIMITED,
-                    format!("room {room:?} accepts at most {rate} messages per second"),
-                ));
-            }
-        }
-        // The word filter comes after the rate limits (it costs more) and before publishing.
+        // The word filter comes after the user's rate (it costs more) and before publishing.
         let body = match self.node.filter().check(&body) {
             throng_filter::Verdict::Clean => body,
             throng_filter::Verdict::Masked(masked) => masked,
@@ -712,26 +718,51 @@ impl Connection {
                 ));
             }
         };
-        let draft = Draft {
+        let publication = crate::publish::Publication {
+            room: &room,
             from: self.claims.sub.clone(),
             kind,
-            priority,
             body,
+            priority,
+            reliable,
+            msg_id,
         };
-        let message = self
-            .node
-            .backends
-            .bus
-            .publish(&room, draft)
-            .await
-            .map_err(unavailable)?;
-        metrics::counter!(m::MESSAGES_IN, "priority" => priority.as_str()).increment(1);
+        let (seq, ts, dropped) =
+            match crate::publish::publish(&self.node, &settings, Some(&handle), publication).await?
+            {
+                Published::Message(message) => (message.seq, message.ts, false),
+                Published::Duplicate(message) => (message.seq, message.ts, false),
+                Published::Dropped => (0, throng_backend::unix_ms(), true),
+            };
         Ok(ServerFrame::Sent {
             id,
             room,
-            seq: message.seq,
-            ts: message.ts,
+            seq,
+            ts,
+            dropped,
         })
+    }
+
+    /// A member acknowledged reliable messages: the room stops carrying them to it.
+    async fn ack(&mut self, room: String, seqs: Vec<u64>) -> Option<ServerFrame> {
+        if seqs.len() > MAX_ACK_SEQS {
+            return Some(error_frame(
+                None,
+                Some(room),
+                ErrorCode::INVALID_VALUE,
+                format!("an ack carries at most {MAX_ACK_SEQS} seqs"),
+            ));
+        }
+        let Some(joined) = self.rooms.get(room.as_str()) else {
+            let (code, message) = not_joined(&room);
+            return Some(error_frame(None, Some(room), code, message));
+        };
+        // Best effort: a lost ack only means the message is carried once more.
+        let _ = joined.handle.commands.try_send(Command::Ack {
+            conn: self.id,
+            seqs,
+        });
+        None
     }
 
     async fn pull(

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod moderation;
 pub mod node;
 pub mod ops;
+pub mod publish;
 pub mod rooms;
 mod validate;
 
@@ -106,6 +107,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         bus: Arc::new(MemoryBus::new(MemoryBusLimits {
             // Internal topics (global moderation) come on top of the rooms.
             max_rooms: max_rooms + INTERNAL_TOPICS,
+            seq_from_clock: true,
             ..MemoryBusLimits::default()
         })),
         hot: Arc::new(MemoryHotState::with_limits(

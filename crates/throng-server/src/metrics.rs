@@ -21,6 +21,10 @@ pub const FLUSH_SECONDS: &str = "throng_flush_seconds";
 pub const MODERATION_ACTIONS: &str = "throng_moderation_actions_total";
 pub const FILTERED: &str = "throng_messages_filtered_total";
 pub const ATTRIBUTE_WRITES: &str = "throng_attribute_changes_total";
+pub const POLICY_DROPPED: &str = "throng_messages_policy_dropped_total";
+pub const RELIABLE_IN: &str = "throng_reliable_messages_total";
+pub const RELIABLE_RETRIES: &str = "throng_reliable_retries_total";
+pub const RELIABLE_GAVE_UP: &str = "throng_reliable_gave_up_total";
 
 pub fn describe() {
     describe_gauge!(CONNECTIONS, "Open WebSocket connections");
@@ -34,6 +38,19 @@ pub fn describe() {
     describe_counter!(JOINS, "Room joins accepted");
     describe_counter!(MESSAGES_IN, "Messages accepted from clients, by priority");
     describe_counter!(ROOM_RATE_LIMITED, "Messages refused by a room's rate limit");
+    describe_counter!(
+        POLICY_DROPPED,
+        "Messages not published by policy: drop_over_rate types over the room rate, reliable sends at the backlog bound"
+    );
+    describe_counter!(RELIABLE_IN, "Reliable messages stored and published");
+    describe_counter!(
+        RELIABLE_RETRIES,
+        "Frames carrying unacknowledged reliable messages again"
+    );
+    describe_counter!(
+        RELIABLE_GAVE_UP,
+        "Reliable messages a member never acknowledged within max_tries deliveries"
+    );
     describe_counter!(REQUEST_ERRORS, "Client requests refused, by error code");
     describe_counter!(FRAMES_OUT, "Batch and notify frames handed to connections");
     describe_counter!(

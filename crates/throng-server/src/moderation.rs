@@ -147,6 +147,7 @@ impl Node {
             kind: CONTROL_KIND.to_owned(),
             priority: Priority::System,
             body: serde_json::to_value(&control).expect("control serialises"),
+            id: None,
         };
         self.backends
             .bus

@@ -50,6 +50,11 @@ pub enum Command {
         limit: u32,
         reply: oneshot::Sender<Result<Snapshot, RoomError>>,
     },
+    /// A member acknowledged these reliable messages.
+    Ack {
+        conn: ConnId,
+        seqs: Vec<u64>,
+    },
     Settings(RoomSettings),
     Info(oneshot::Sender<HostInfo>),
     /// A moderation action across all rooms, forwarded by the node's global listener.
@@ -74,7 +79,14 @@ pub struct RoomHandle {
     pub settings: RwLock<RoomSettings>,
     /// The room's rate-limit bucket name in the hot state, built once.
     pub rate_key: String,
+    /// Messages refused at the door per lane (over the room's rate), for the room's stats.
+    pub refused: [AtomicU64; 3],
     generation: u64,
+}
+
+/// The room's rate-limit bucket name in the hot state.
+pub fn rate_key(room: &str) -> String {
+    format!("room:{room}")
 }
 
 impl RoomHandle {
@@ -157,7 +169,8 @@ impl RoomRegistry {
             id: Arc::from(id),
             commands: tx,
             settings: RwLock::new(settings.clone()),
-            rate_key: format!("room:{id}"),
+            rate_key: rate_key(id),
+            refused: Default::default(),
             generation: self.next_generation.fetch_add(1, Ordering::Relaxed),
         });
         hosts.insert(handle.id.clone(), handle.clone());
@@ -424,6 +437,7 @@ impl Host {
             } => {
                 let _ = reply.send(self.room.pull(conn, since, limit));
             }
+            Command::Ack { conn, seqs } => self.room.ack(conn, &seqs),
             Command::Settings(settings) => {
                 *self
                     .handle

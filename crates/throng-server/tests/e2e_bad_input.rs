@@ -77,6 +77,8 @@ async fn refused_requests_get_stable_codes() {
             kind: kind.into(),
             body,
             priority,
+            msg_id: None,
+            reliable: false,
         }
     };
     let cases: Vec<(ClientFrame, ErrorCode)> = vec![

@@ -68,6 +68,8 @@ async fn a_demo_token_joins_the_demo_room_which_gets_the_demo_settings() {
         .json()
         .await
         .unwrap();
+    assert_eq!(room["settings"]["presence_notices"], true, "{room}");
+    assert_eq!(room["settings"]["reliable"]["senders"], "members", "{room}");
     assert!(
         room["settings"]["rate_per_sec"].as_u64().unwrap() >= u64::from(DEMO_MIN_RATE_PER_SEC),
         "{room}"

@@ -190,6 +190,13 @@ pub fn seqs(msgs: &[Message]) -> Vec<u64> {
     msgs.iter().map(|m| m.seq).collect()
 }
 
+/// Seqs counted from the first message's (1, 2, 3 for consecutive seqs): a room's seqs
+/// start from a clock-derived origin, not from 1.
+pub fn positions(msgs: &[Message]) -> Vec<u64> {
+    let origin = msgs.first().map_or(0, |m| m.seq - 1);
+    msgs.iter().map(|m| m.seq - origin).collect()
+}
+
 /// A raw WebSocket client, for behaviour the SDK hides (not reading, bad frames).
 pub struct RawClient {
     pub ws: tokio_tungstenite::WebSocketStream<
