@@ -6,7 +6,8 @@
 //!   Embedded: [`memory::MemoryBus`]. Cluster (later): Redis.
 //! - [`HotState`]: fast shared counters: rate-limit buckets and online counts.
 //!   Embedded: [`memory::MemoryHotState`]. Cluster (later): Redis.
-//! - [`Store`]: durable data (room records). Embedded: [`sqlite::SqliteStore`].
+//! - [`Store`]: durable data (room records, moderation entries, reliable and recorded
+//!   messages). Embedded: [`sqlite::SqliteStore`].
 //!   Cluster (later): PostgreSQL.
 //!
 //! Every implementation must pass the suites in [`contract`].
@@ -226,6 +227,27 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(Message, u64)>, BackendError>;
     /// Deletes every expired reliable message; returns how many.
     async fn reliable_prune(&self, now: u64) -> Result<u64, BackendError>;
+    /// Records room messages, given as (room, message), in one transaction. A message
+    /// whose (room, seq) is recorded already is skipped, so writing a batch again is
+    /// harmless; messages of rooms that do not exist (any more) are skipped too, so a
+    /// batch that races a room's deletion leaves nothing behind.
+    async fn record_messages(
+        &self,
+        room_messages: &[(String, Message)],
+    ) -> Result<(), BackendError>;
+    /// A room's recorded messages with `from_ms <= ts <= to_ms`, ordered by (ts, seq),
+    /// at most `limit`. With `after: Some((ts, seq))` only those after that position.
+    async fn recorded(
+        &self,
+        room: &str,
+        from_ms: u64,
+        to_ms: u64,
+        after: Option<(u64, u64)>,
+        limit: u32,
+    ) -> Result<Vec<Message>, BackendError>;
+    /// Deletes a room's recorded messages with `ts < before_ms`; returns how many. The
+    /// caller applies each room's own retention (`recording.retention_s`).
+    async fn prune_recorded(&self, room: &str, before_ms: u64) -> Result<u64, BackendError>;
 }
 
 /// The backends a node runs with.

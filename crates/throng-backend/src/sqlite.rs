@@ -25,7 +25,8 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal);
         // A handful of connections: SQLite serialises writers anyway, and this store sees
-        // only management traffic (room create/update/delete), never per-message writes.
+        // management traffic, reliable messages and batched recording writes (one
+        // transaction per batch), never one write per ordinary message.
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -110,11 +111,13 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(unavailable)?;
-        sqlx::query("DELETE FROM reliable_messages WHERE room = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        for table in ["reliable_messages", "recorded_messages"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE room = ?"))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        }
         Ok(result.rows_affected() == 1)
     }
 
@@ -325,11 +328,81 @@ impl Store for SqliteStore {
             .map_err(unavailable)?;
         Ok(result.rows_affected())
     }
+
+    async fn record_messages(
+        &self,
+        room_messages: &[(String, Message)],
+    ) -> Result<(), BackendError> {
+        if room_messages.is_empty() {
+            return Ok(());
+        }
+        let mut transaction = self.pool.begin().await.map_err(unavailable)?;
+        for (room, message) in room_messages {
+            let json = serde_json::to_string(message).expect("messages serialise");
+            sqlx::query(
+                "INSERT OR IGNORE INTO recorded_messages (room, seq, ts, message) \
+                 SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM rooms WHERE id = ?)",
+            )
+            .bind(room)
+            .bind(message.seq as i64)
+            .bind(message.ts as i64)
+            .bind(json)
+            .bind(room)
+            .execute(&mut *transaction)
+            .await
+            .map_err(unavailable)?;
+        }
+        transaction.commit().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn recorded(
+        &self,
+        room: &str,
+        from_ms: u64,
+        to_ms: u64,
+        after: Option<(u64, u64)>,
+        limit: u32,
+    ) -> Result<Vec<Message>, BackendError> {
+        // Without a position, start before the first seq at `from_ms` (seqs start at 1).
+        let (after_ts, after_seq) = after.unwrap_or((from_ms, 0));
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT message FROM recorded_messages \
+             WHERE room = ? AND ts >= ? AND ts <= ? AND (ts > ? OR (ts = ? AND seq > ?)) \
+             ORDER BY ts, seq LIMIT ?",
+        )
+        .bind(room)
+        .bind(clamp_i64(from_ms))
+        .bind(clamp_i64(to_ms))
+        .bind(clamp_i64(after_ts))
+        .bind(clamp_i64(after_ts))
+        .bind(clamp_i64(after_seq))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(|json| parse_message(json)).collect()
+    }
+
+    async fn prune_recorded(&self, room: &str, before_ms: u64) -> Result<u64, BackendError> {
+        let result = sqlx::query("DELETE FROM recorded_messages WHERE room = ? AND ts < ?")
+            .bind(room)
+            .bind(clamp_i64(before_ms))
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected())
+    }
+}
+
+/// A bound given by a caller (for example from a query string) as an SQLite integer:
+/// values past `i64::MAX` mean "no bound" and must not wrap to negative numbers.
+fn clamp_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 fn parse_message(json: &str) -> Result<Message, BackendError> {
-    serde_json::from_str(json)
-        .map_err(|e| BackendError::Corrupt(format!("stored reliable message: {e}")))
+    serde_json::from_str(json).map_err(|e| BackendError::Corrupt(format!("stored message: {e}")))
 }
 
 #[cfg(test)]
@@ -344,6 +417,7 @@ mod tests {
         contract::store_sanctions(Arc::new(SqliteStore::in_memory().await.unwrap())).await;
         contract::store_settings(Arc::new(SqliteStore::in_memory().await.unwrap())).await;
         contract::store_reliable(Arc::new(SqliteStore::in_memory().await.unwrap())).await;
+        contract::store_recording(Arc::new(SqliteStore::in_memory().await.unwrap())).await;
     }
 
     #[tokio::test]
