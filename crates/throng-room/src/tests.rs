@@ -569,3 +569,317 @@ fn shrinking_rings_through_settings_evicts_oldest() {
         }
     );
 }
+
+// --- Reliable messages -----------------------------------------------------------------
+
+fn reliable(seq: u64) -> Arc<EncodedMessage> {
+    Arc::new(EncodedMessage::new(Message {
+        seq,
+        ts: 1000 + seq,
+        from: "@server".into(),
+        kind: "gift".into(),
+        priority: Priority::System,
+        body: serde_json::json!({ "gift": seq }),
+        id: Some(format!("g{seq}")),
+    }))
+}
+
+/// Reliable seqs each connection received, in order, repeats included.
+fn reliable_seqs(out: &Recorder, conn: ConnId) -> Vec<u64> {
+    out.frames
+        .iter()
+        .filter(|(c, _)| *c == conn)
+        .flat_map(|(_, frame)| match frame {
+            ServerFrame::Batch { msgs, .. } => msgs
+                .iter()
+                .filter(|m| m.id.is_some())
+                .map(|m| m.seq)
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// Runs flushes at every 100 ms from `from` to `to`, as a host would when told.
+fn flush_until(room: &mut Room, out: &mut Recorder, from: u64, to: u64) {
+    let mut now = from;
+    while now <= to {
+        if room.next_flush_at().is_some_and(|at| at <= now) {
+            room.flush(now, out);
+        }
+        now += 100;
+    }
+}
+
+#[test]
+fn reliable_messages_are_carried_again_until_acked_at_most_max_tries_times() {
+    // (acks at: time in ms after which the member acks, or never) -> deliveries seen
+    let cases: [(Option<u64>, usize); 4] = [
+        (Some(0), 1),    // acked right after the first delivery
+        (Some(1050), 2), // acked after the first retry
+        (Some(2050), 3), // after the second
+        (None, 3),       // never: three deliveries in all, then the room gives up
+    ];
+    for (ack_after, deliveries) in cases {
+        let mut room = room_with(RoomSettings::default(), 2, DeliveryMode::Push);
+        let mut out = Recorder::default();
+        room.insert(reliable(1), 0);
+        room.flush(0, &mut out);
+        let mut now = 0;
+        let mut acked = false;
+        while now <= 6000 {
+            if let Some(at) = ack_after {
+                if !acked && now >= at {
+                    room.ack(0, &[1]);
+                    acked = true;
+                }
+            }
+            if room.next_flush_at().is_some_and(|at| at <= now) {
+                room.flush(now, &mut out);
+            }
+            now += 50;
+        }
+        assert_eq!(
+            reliable_seqs(&out, 0).len(),
+            deliveries,
+            "ack after {ack_after:?}"
+        );
+        // Member 1 never acks: three deliveries, then counted as given up.
+        assert_eq!(reliable_seqs(&out, 1), [1, 1, 1]);
+        assert_eq!(
+            room.counters().reliable_gave_up,
+            1 + u64::from(ack_after.is_none())
+        );
+    }
+}
+
+#[test]
+fn a_retry_carries_only_unacked_messages_and_keeps_the_resume_position() {
+    let mut room = room_with(RoomSettings::default(), 1, DeliveryMode::Push);
+    let mut out = Recorder::default();
+    for m in [reliable(1), msg(2, Priority::High), reliable(3)] {
+        room.insert(m, 0);
+    }
+    room.flush(0, &mut out);
+    room.ack(0, &[3]);
+    out.clear();
+    flush_until(&mut room, &mut out, 100, 1100);
+    let [(0, ServerFrame::Batch { msgs, upto, .. })] = out.frames.as_slice() else {
+        panic!("one retry frame: {:?}", out.frames);
+    };
+    assert_eq!(msgs.iter().map(|m| m.seq).collect::<Vec<_>>(), [1]);
+    assert_eq!(*upto, Some(3), "the resume position stays where it was");
+}
+
+#[test]
+fn a_busy_member_is_retried_when_it_drains_and_skipped_reliable_messages_are_carried() {
+    let settings = settings(|s| s.ring_system = 2);
+    let mut room = room_with(settings, 1, DeliveryMode::Push);
+    let mut out = Recorder::default();
+    out.busy.insert(0);
+    // Four reliable messages into a ring of two: 1 and 2 fall off while the member is busy.
+    for seq in 1..=4 {
+        room.insert(reliable(seq), 0);
+    }
+    room.flush(0, &mut out);
+    assert!(out.frames.is_empty());
+    out.busy.clear();
+    room.flush(100, &mut out);
+    assert_eq!(reliable_seqs(&out, 0), [3, 4], "the ring's two");
+    out.clear();
+    room.ack(0, &[3, 4]);
+    flush_until(&mut room, &mut out, 200, 1200);
+    assert_eq!(
+        reliable_seqs(&out, 0),
+        [1, 2],
+        "the skipped ones come again from the room's reliable store"
+    );
+}
+
+#[test]
+fn a_resuming_member_gets_reliable_messages_that_fell_off_the_ring() {
+    let settings = settings(|s| s.ring_system = 2);
+    let mut room = Room::new("r", settings);
+    for seq in 1..=5 {
+        room.insert(reliable(seq), 0);
+    }
+    room.insert(msg(6, Priority::High), 0);
+    let snapshot = room
+        .join(9, Codec::Json, DeliveryMode::Push, Some(2), false)
+        .unwrap();
+    let seqs: Vec<u64> = snapshot.msgs.iter().map(|m| m.message.seq).collect();
+    assert_eq!(
+        seqs,
+        [3, 4, 5, 6],
+        "3 from the reliable store, 4 and 5 from the ring"
+    );
+    // A restored message (stored before a restart) counts too.
+    room.restore_reliable(reliable(0), 10_000);
+    let snapshot = room
+        .join(10, Codec::Json, DeliveryMode::Push, Some(0), false)
+        .unwrap();
+    assert_eq!(snapshot.msgs[0].message.seq, 1);
+}
+
+#[test]
+fn reliable_messages_expire_after_their_ttl() {
+    let settings = settings(|s| s.reliable.ttl_s = 1);
+    let mut room = Room::new("r", settings);
+    room.insert(reliable(1), 0);
+    assert_eq!(room.n_pending_reliable(), 1);
+    room.flush(999, &mut Recorder::default());
+    assert_eq!(room.n_pending_reliable(), 1);
+    room.flush(1000, &mut Recorder::default());
+    assert_eq!(room.n_pending_reliable(), 0);
+}
+
+// --- Type policies -----------------------------------------------------------------
+
+fn typed(seq: u64, from: &str, kind: &str, body: serde_json::Value) -> Arc<EncodedMessage> {
+    Arc::new(EncodedMessage::new(Message {
+        seq,
+        ts: 1000 + seq,
+        from: from.into(),
+        kind: kind.into(),
+        priority: Priority::Low,
+        body,
+        id: None,
+    }))
+}
+
+/// Every message each member received in batches, in order.
+fn received(out: &Recorder, conn: ConnId) -> Vec<Message> {
+    out.frames
+        .iter()
+        .filter(|(c, _)| *c == conn)
+        .flat_map(|(_, frame)| match frame {
+            ServerFrame::Batch { msgs, .. } => msgs.clone(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+#[test]
+fn ten_thousand_likes_in_a_second_become_a_few_counter_updates() {
+    let mut room = room_with(RoomSettings::default(), 3, DeliveryMode::Push);
+    let mut out = Recorder::default();
+    for i in 0..10_000u64 {
+        let now = i / 10; // 10 000 taps over one second
+        room.insert(typed(i + 1, "fan", "like", serde_json::json!({})), now);
+        if room.next_flush_at().is_some_and(|at| at <= now) {
+            room.flush(now, &mut out);
+        }
+    }
+    flush_until(&mut room, &mut out, 1000, 2000);
+    let likes = received(&out, 0);
+    assert!(
+        (3..=6).contains(&likes.len()),
+        "one update per 250 ms window: {}",
+        likes.len()
+    );
+    let last = likes.last().unwrap();
+    assert_eq!(last.body["count"], 10_000);
+    assert_eq!(last.from, "@server");
+    let deltas: u64 = likes
+        .iter()
+        .map(|m| m.body["delta"].as_u64().unwrap())
+        .sum();
+    assert_eq!(deltas, 10_000, "the deltas add up to the total");
+    assert_eq!(room.totals()["like"], 10_000);
+    let seqs: Vec<u64> = likes.iter().map(|m| m.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+}
+
+#[test]
+fn policies_shape_what_members_receive() {
+    // (kind, policy, messages as (from, body)) -> bodies members receive
+    type Case = (
+        &'static str,
+        serde_json::Value,
+        Vec<(&'static str, serde_json::Value)>,
+        Vec<serde_json::Value>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "like",
+            serde_json::json!({"policy": "aggregate"}),
+            vec![
+                ("a", serde_json::json!({"count": 5})),
+                ("b", serde_json::json!({})),
+                ("c", serde_json::json!({"count": 5000})),
+            ],
+            vec![serde_json::json!({"count": 7, "delta": 7})],
+        ),
+        (
+            "join",
+            serde_json::json!({"policy": "merge"}),
+            vec![
+                ("@server", serde_json::json!({"user": "ann"})),
+                ("bob", serde_json::json!({})),
+                ("cid", serde_json::json!({})),
+            ],
+            vec![serde_json::json!({"users": ["ann", "bob", "cid"], "others": 0})],
+        ),
+        (
+            "score",
+            serde_json::json!({"policy": "latest", "key": "team"}),
+            vec![
+                ("a", serde_json::json!({"team": "red", "v": 1})),
+                ("a", serde_json::json!({"team": "blue", "v": 1})),
+                ("a", serde_json::json!({"team": "red", "v": 2})),
+                ("a", serde_json::json!({"v": 9})),
+            ],
+            vec![
+                serde_json::json!({"team": "red", "v": 2}),
+                serde_json::json!({"team": "blue", "v": 1}),
+                serde_json::json!({"v": 9}),
+            ],
+        ),
+        (
+            "text",
+            serde_json::json!({"policy": "deliver", "priority": "low"}),
+            vec![("a", serde_json::json!(1)), ("b", serde_json::json!(2))],
+            vec![serde_json::json!(1), serde_json::json!(2)],
+        ),
+    ];
+    for (kind, policy, sent, expected) in cases {
+        let settings = settings(|s| {
+            s.types
+                .insert(kind.into(), serde_json::from_value(policy.clone()).unwrap());
+        });
+        let mut room = room_with(settings, 1, DeliveryMode::Push);
+        let mut out = Recorder::default();
+        // The server publishes each message in its policy's lane.
+        let lane = room.settings().policy(kind).priority();
+        for (i, (from, body)) in sent.into_iter().enumerate() {
+            let message = Message {
+                priority: lane,
+                ..typed(i as u64 + 1, from, kind, body).message.clone()
+            };
+            room.insert(Arc::new(EncodedMessage::new(message)), 0);
+            room.flush(0, &mut out);
+        }
+        flush_until(&mut room, &mut out, 100, 1000);
+        let bodies: Vec<serde_json::Value> =
+            received(&out, 0).into_iter().map(|m| m.body).collect();
+        assert_eq!(bodies, expected, "{kind} {policy}");
+    }
+}
+
+#[test]
+fn an_open_window_holds_back_its_lane_but_not_the_others() {
+    let mut room = room_with(RoomSettings::default(), 1, DeliveryMode::Push);
+    let mut out = Recorder::default();
+    room.insert(typed(1, "a", "like", serde_json::json!({})), 0);
+    room.insert(typed(2, "a", "chat", serde_json::json!("low chat")), 0);
+    room.insert(msg(3, Priority::High), 0);
+    room.flush(0, &mut out);
+    assert_eq!(out.seqs_of(0), [3], "the high lane goes at once");
+    out.clear();
+    flush_until(&mut room, &mut out, 100, 400);
+    assert_eq!(
+        out.seqs_of(0),
+        [1, 2],
+        "the like update, then what waited behind it"
+    );
+}
