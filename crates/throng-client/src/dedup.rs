@@ -1,4 +1,5 @@
-//! A per-room window of recently seen seqs, to drop messages delivered twice.
+//! Per-room windows of what was seen recently, to drop messages delivered twice: every
+//! message by seq ([`SeqWindow`]), reliable messages also by id ([`IdWindow`]).
 //!
 //! Why not "drop what is not above the highest seq": seqs rise within each priority lane,
 //! but a connection that is behind gets the system lane first, then high, then low, so a
@@ -11,8 +12,14 @@
 //! every run of consecutive seen seqs, and to positions the caller knows are settled
 //! (see [`SeqWindow::settle_through`]).
 
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
 /// How many recent seqs the window remembers individually.
 pub const WINDOW: u64 = 4096;
+
+/// How many reliable message ids a room remembers (see [`IdWindow`]).
+pub const ID_WINDOW: usize = 4096;
 
 const WORDS: usize = (WINDOW / 64) as usize;
 
@@ -116,6 +123,76 @@ impl SeqWindow {
     }
 }
 
+/// The ids of the last [`ID_WINDOW`] reliable messages of a room, by arrival order.
+///
+/// The server carries a reliable message again (up to `reliable.max_tries` deliveries, and
+/// to a member that resumes) under the same id until the member acknowledges it, so its
+/// id, not only its seq, tells a repeat from a new message. Repeats come within seconds
+/// or right after a reconnect, so remembering the last few thousand ids is enough.
+///
+/// Bound: at most `capacity` ids (each at most 64 bytes on the wire), stored once and
+/// shared by the set and the arrival ring. Policy at the bound: the id that arrived
+/// longest ago is forgotten; a repeat of it would then count as new, but it is older than
+/// `capacity` other reliable messages of the room, far beyond any retry or resume.
+/// Nothing is allocated until the first reliable message.
+#[derive(Debug, Clone)]
+pub struct IdWindow {
+    seen: HashSet<Arc<str>>,
+    /// The same ids as `seen`, oldest first.
+    arrival_order: VecDeque<Arc<str>>,
+    capacity: usize,
+}
+
+impl Default for IdWindow {
+    fn default() -> Self {
+        IdWindow::new(ID_WINDOW)
+    }
+}
+
+impl IdWindow {
+    /// An empty window remembering at most `capacity` ids (at least one).
+    pub fn new(capacity: usize) -> IdWindow {
+        IdWindow {
+            seen: HashSet::new(),
+            arrival_order: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.seen.contains(id)
+    }
+
+    /// Records `id`; returns false if it is still remembered (a repeat to drop). A repeat
+    /// does not refresh the id's place: its first arrival is what ages it out.
+    pub fn insert(&mut self, id: &str) -> bool {
+        if self.seen.contains(id) {
+            return false;
+        }
+        if self.arrival_order.len() == self.capacity {
+            if let Some(oldest) = self.arrival_order.pop_front() {
+                self.seen.remove(&oldest);
+            }
+        }
+        let id: Arc<str> = Arc::from(id);
+        self.seen.insert(Arc::clone(&id));
+        self.arrival_order.push_back(id);
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.arrival_order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.arrival_order.is_empty()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,5 +282,82 @@ mod tests {
             assert!(window.insert(seq));
             assert!(window.floor() + WINDOW >= window.top());
         }
+    }
+
+    /// Runs `(id, expect_new)` inserts on a window of `capacity` and checks each answer,
+    /// then the ids it still remembers.
+    fn check_ids(capacity: usize, inserts: &[(&str, bool)], expect_remembered: &[&str]) {
+        let mut window = IdWindow::new(capacity);
+        for (i, &(id, expect_new)) in inserts.iter().enumerate() {
+            assert_eq!(window.insert(id), expect_new, "step {i}: insert {id:?}");
+        }
+        let remembered: Vec<&str> = window.arrival_order.iter().map(|id| &**id).collect();
+        assert_eq!(
+            remembered, expect_remembered,
+            "remembered ids, oldest first"
+        );
+        assert_eq!(
+            window.seen.len(),
+            window.arrival_order.len(),
+            "set and ring agree"
+        );
+        for id in expect_remembered {
+            assert!(window.contains(id), "{id:?} should be remembered");
+        }
+    }
+
+    #[test]
+    fn id_window_scenarios() {
+        // Repeats are refused however often they come.
+        check_ids(
+            4,
+            &[
+                ("g1", true),
+                ("g2", true),
+                ("g1", false),
+                ("g1", false),
+                ("g2", false),
+            ],
+            &["g1", "g2"],
+        );
+        // At the bound the oldest arrival goes; a repeat does not refresh its place, so "a"
+        // goes before "b" and each comes back as new once forgotten.
+        check_ids(
+            2,
+            &[
+                ("a", true),
+                ("b", true),
+                ("a", false),
+                ("c", true),
+                ("a", true),
+                ("b", true),
+            ],
+            &["a", "b"],
+        );
+        check_ids(
+            1,
+            &[("a", true), ("a", false), ("b", true), ("a", true)],
+            &["a"],
+        );
+        // A capacity of 0 still remembers the last id.
+        check_ids(0, &[("a", true), ("a", false)], &["a"]);
+        // Ids are compared exactly: case and length matter.
+        check_ids(
+            3,
+            &[("Gift", true), ("gift", true), ("gift:", true)],
+            &["Gift", "gift", "gift:"],
+        );
+    }
+
+    #[test]
+    fn the_default_id_window_holds_id_window_ids() {
+        let mut window = IdWindow::default();
+        for n in 0..ID_WINDOW + 10 {
+            assert!(window.insert(&format!("id-{n}")));
+        }
+        assert_eq!(window.len(), ID_WINDOW);
+        assert!(!window.contains("id-9"), "the oldest ten were forgotten");
+        assert!(window.contains("id-10"));
+        assert!(!window.insert(&format!("id-{}", ID_WINDOW + 9)));
     }
 }

@@ -41,7 +41,8 @@
 //! - `transport`: the WebSocket handshake (subprotocol, `hello`) and frame encoding.
 //! - [`rooms`]: per-room state: dedup window, `last_seq`, resume position, automatic
 //!   pulls. Its module docs explain which seq a resume starts from, and why.
-//! - [`dedup`]: the window of recently seen seqs.
+//! - [`dedup`]: the windows of recently seen seqs and reliable message ids.
+//! - [`reliable`]: the `ack` frames that acknowledge a received frame's reliable messages.
 //! - [`pending`]: requests in flight, matched by id.
 //! - [`backoff`], [`endpoint`], [`config`], [`event`], [`error`]: reconnect delays, URL
 //!   derivation, settings, events and replies, errors.
@@ -54,7 +55,8 @@
 //! channel holds `event_buffer` events, then the SDK stops reading the socket (see
 //! [`ClientConfig::event_buffer`]). Calls: a queue of 256, then callers wait. Requests in
 //! flight: [`MAX_APP_REQUESTS`], then calls wait in the queue. Rooms: [`MAX_ROOMS`], then
-//! `join` fails. Dedup: [`dedup::WINDOW`] seqs per room.
+//! `join` fails. Dedup: [`dedup::WINDOW`] seqs and [`dedup::ID_WINDOW`] reliable ids per
+//! room.
 
 pub mod backoff;
 pub mod client;
@@ -65,6 +67,7 @@ pub mod endpoint;
 pub mod error;
 pub mod event;
 pub mod pending;
+pub mod reliable;
 pub mod rooms;
 mod transport;
 

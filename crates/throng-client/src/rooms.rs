@@ -35,8 +35,19 @@
 //!
 //! A `pulled` reply in push mode moves nothing but the seen seqs: a capped pull leaves
 //! out messages that batches will still deliver.
+//!
+//! # Reliable messages
+//!
+//! A message with an `id` is reliable: the server carries it again, under its original
+//! seq, until this client acknowledges it, and gives it again to a resuming join while it
+//! is retained. Besides the seq window each room keeps an [`IdWindow`]; a message is new
+//! only when neither its seq nor its id was seen. Both windows record every message
+//! (a repeat's seq fills its slot in the seq window, so a repeat under a seq not seen
+//! before is no gap), and a repeat raises neither `last_seq` nor `resume_since` beyond
+//! what its seq proves, and never lowers them: it may come with a seq older than messages
+//! already delivered.
 
-use crate::dedup::SeqWindow;
+use crate::dedup::{IdWindow, SeqWindow};
 use std::collections::HashMap;
 use throng_protocol::{DeliveryMode, Message, Priority};
 
@@ -51,6 +62,8 @@ pub const MAX_ROOMS: usize = 1024;
 pub struct RoomState {
     mode: DeliveryMode,
     window: SeqWindow,
+    /// Ids of recent reliable messages, which the server may carry again.
+    reliable_ids: IdWindow,
     last_seq: Option<u64>,
     /// An automatic pull is waiting for its reply (at most one per room).
     auto_pull_in_flight: bool,
@@ -64,6 +77,7 @@ impl RoomState {
         RoomState {
             mode,
             window: SeqWindow::new(),
+            reliable_ids: IdWindow::default(),
             last_seq: None,
             auto_pull_in_flight: false,
             notified_during_pull: 0,
@@ -86,22 +100,32 @@ impl RoomState {
         self.last_seq = Some(self.last_seq.map_or(seq, |last| last.max(seq)));
     }
 
+    /// Records `message` in both windows and returns whether it is new: neither its seq
+    /// nor (for a reliable message) its id was seen before.
+    fn note(&mut self, message: &Message) -> bool {
+        // Both windows record it, whichever of them already knew it.
+        let new_seq = self.window.insert(message.seq);
+        let new_id = message
+            .id
+            .as_deref()
+            .is_none_or(|id| self.reliable_ids.insert(id));
+        new_seq && new_id
+    }
+
     /// Records the messages and keeps those not seen before, in their order.
     fn take_new(&mut self, msgs: Vec<Message>) -> Vec<Message> {
-        let fresh: Vec<Message> = msgs
-            .into_iter()
-            .filter(|m| self.window.insert(m.seq))
-            .collect();
+        let fresh: Vec<Message> = msgs.into_iter().filter(|m| self.note(m)).collect();
         if let Some(highest) = fresh.iter().map(|m| m.seq).max() {
             self.raise_last_seq(highest);
         }
         fresh
     }
 
-    /// Records the messages as seen without filtering them (replies the app asked for).
+    /// Records the messages as seen without filtering them (replies the app asked for:
+    /// they were received, so they count for `last_seq` even when seen before).
     fn record(&mut self, msgs: &[Message]) {
         for message in msgs {
-            self.window.insert(message.seq);
+            self.note(message);
             self.raise_last_seq(message.seq);
         }
     }

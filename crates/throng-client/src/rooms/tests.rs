@@ -458,3 +458,209 @@ fn automatic_pulls_do_not_stack() {
         assert_eq!(got, expect, "step {i}");
     }
 }
+
+/// A message of room "r" given as (seq, priority, reliable id).
+type Tagged = (u64, Priority, Option<&'static str>);
+
+/// One frame for room "r" carrying messages that may be reliable.
+enum ReliableStep {
+    Joined {
+        seq: u64,
+        msgs: &'static [Tagged],
+        resumed: bool,
+    },
+    BatchUpto(&'static [Tagged], u64),
+    /// The app's own pull from `since`: every message comes back, recorded.
+    AppPull {
+        since: u64,
+        seq: u64,
+        msgs: &'static [Tagged],
+    },
+}
+
+fn tagged_message(&(seq, priority, id): &Tagged) -> Message {
+    Message {
+        id: id.map(str::to_owned),
+        kind: if id.is_some() { "gift" } else { "text" }.into(),
+        ..message(seq, priority)
+    }
+}
+
+/// Plays the steps; checks per step the seqs handed to the app, then `last_seq` and
+/// `resume_since` after each step.
+fn check_reliable(steps: &[(ReliableStep, &[u64], u64, u64)]) {
+    let mut book = RoomBook::default();
+    let to_messages = |msgs: &[Tagged]| msgs.iter().map(tagged_message).collect::<Vec<_>>();
+    for (i, (step, expect_handed, expect_last_seq, expect_resume)) in steps.iter().enumerate() {
+        let handed = match *step {
+            ReliableStep::Joined { seq, msgs, resumed } => book.apply_joined(JoinedReply {
+                room: "r".into(),
+                mode: DeliveryMode::Push,
+                seq,
+                msgs: to_messages(msgs),
+                resumed,
+            }),
+            ReliableStep::BatchUpto(msgs, upto) => {
+                book.apply_batch("r", to_messages(msgs), Some(upto))
+            }
+            ReliableStep::AppPull { since, seq, msgs } => {
+                book.apply_pulled("r", since, seq, to_messages(msgs), false)
+            }
+        };
+        let handed: Vec<u64> = handed.unwrap_or_default().iter().map(|m| m.seq).collect();
+        assert_eq!(
+            &handed, expect_handed,
+            "step {i}: messages handed to the app"
+        );
+        assert_eq!(
+            book.last_seq("r"),
+            Some(*expect_last_seq),
+            "step {i}: last_seq"
+        );
+        assert_eq!(
+            book.resume_since("r"),
+            Some(*expect_resume),
+            "step {i}: resume_since"
+        );
+    }
+}
+
+#[test]
+fn reliable_repeats_reach_the_app_once() {
+    use ReliableStep::*;
+    check_reliable(&[
+        (
+            Joined {
+                seq: 10,
+                msgs: &[],
+                resumed: false,
+            },
+            &[],
+            10,
+            10,
+        ),
+        (
+            BatchUpto(&[(11, System, Some("g1")), (12, High, None)], 12),
+            &[11, 12],
+            12,
+            12,
+        ),
+        // The server carries g1 again under its own, older seq: dropped, and neither
+        // position moves back.
+        (BatchUpto(&[(11, System, Some("g1"))], 12), &[], 12, 12),
+        // Newer messages still flow; a repeat in the same frame is filtered out of it.
+        (
+            BatchUpto(
+                &[
+                    (13, High, None),
+                    (11, System, Some("g1")),
+                    (14, System, Some("g2")),
+                ],
+                14,
+            ),
+            &[13, 14],
+            14,
+            14,
+        ),
+    ]);
+}
+
+#[test]
+fn a_reliable_id_seen_under_another_seq_is_a_repeat_but_no_gap() {
+    use ReliableStep::*;
+    check_reliable(&[
+        (
+            Joined {
+                seq: 10,
+                msgs: &[],
+                resumed: false,
+            },
+            &[],
+            10,
+            10,
+        ),
+        (BatchUpto(&[(11, System, Some("g1"))], 10), &[11], 11, 11),
+        // The same id under seq 12 (carried by another path): not shown again, not a raise
+        // of last_seq, but its seq fills its slot, so 13 follows without a gap.
+        (BatchUpto(&[(12, System, Some("g1"))], 10), &[], 11, 12),
+        (BatchUpto(&[(13, High, None)], 10), &[13], 13, 13),
+    ]);
+}
+
+#[test]
+fn reliable_messages_given_again_on_a_resume_are_dropped() {
+    use ReliableStep::*;
+    check_reliable(&[
+        (
+            Joined {
+                seq: 10,
+                msgs: &[(9, System, Some("g0"))],
+                resumed: false,
+            },
+            &[9],
+            10,
+            10,
+        ),
+        // High ran ahead of a low message still on its way: the floor waits at 10.
+        (
+            BatchUpto(&[(12, High, None), (13, System, Some("g1"))], 10),
+            &[12, 13],
+            13,
+            10,
+        ),
+        // Resume from 10: the server gives 11, 12 and the retained reliable messages again,
+        // including g0 from before the floor, which the seq window alone would also drop.
+        (
+            Joined {
+                seq: 14,
+                msgs: &[
+                    (9, System, Some("g0")),
+                    (11, Low, None),
+                    (12, High, None),
+                    (13, System, Some("g1")),
+                    (14, System, Some("g2")),
+                ],
+                resumed: true,
+            },
+            &[11, 14],
+            14,
+            14,
+        ),
+    ]);
+}
+
+#[test]
+fn the_apps_own_pull_returns_reliable_messages_and_records_their_ids() {
+    use ReliableStep::*;
+    check_reliable(&[
+        (
+            Joined {
+                seq: 10,
+                msgs: &[],
+                resumed: false,
+            },
+            &[],
+            10,
+            10,
+        ),
+        // The app asked for this range: it gets everything, seen or not.
+        (
+            AppPull {
+                since: 10,
+                seq: 12,
+                msgs: &[(11, System, Some("g1")), (12, High, None)],
+            },
+            &[11, 12],
+            12,
+            12,
+        ),
+        // A batch then carrying g1 (same or another seq) shows nothing new.
+        (
+            BatchUpto(&[(11, System, Some("g1")), (12, High, None)], 12),
+            &[],
+            12,
+            12,
+        ),
+        (BatchUpto(&[(15, System, Some("g1"))], 12), &[], 12, 12),
+    ]);
+}
