@@ -8,6 +8,7 @@
 //! - [`api`]: `/v1/rooms…`, the server API for the app's backend, and its OpenAPI document.
 //! - [`ops`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`demo`]: `/`, the live-room demo page, and its development-only token endpoint.
+//! - [`recording`]: accepted messages stored for replay, in batches off the publish path.
 //! - [`node`]: the state shared by all of the above.
 //!
 //! [`start`] binds the listener and runs everything; [`RunningServer::drain`] stops it.
@@ -23,6 +24,7 @@ pub mod moderation;
 pub mod node;
 pub mod ops;
 pub mod publish;
+pub mod recording;
 pub mod rooms;
 mod validate;
 
@@ -120,7 +122,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local_addr = listener.local_addr()?;
-    let node = Arc::new(Node::new(config, backends, verifier, ApiKeys::new(keys)));
+    let recorder =
+        recording::Recorder::start(backends.store.clone(), recording::RecorderLimits::default());
+    let node = Arc::new(Node::new(
+        config,
+        backends,
+        verifier,
+        ApiKeys::new(keys),
+        recorder,
+    ));
     load_moderation(&node).await?;
     let filter = api::filter_in_force(&node)
         .await
@@ -243,6 +253,8 @@ impl RunningServer {
             .connections
             .load(std::sync::atomic::Ordering::Acquire);
         let _ = tokio::time::timeout(Duration::from_secs(1), self.serve_task).await;
+        // Connections and API requests are done: store what the recorder still holds.
+        self.node.recorder.stop().await;
         self.node.rooms.clear();
         tracing::info!(connections, forced, "drained");
         DrainReport {

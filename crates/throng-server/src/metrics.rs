@@ -25,6 +25,8 @@ pub const POLICY_DROPPED: &str = "throng_messages_policy_dropped_total";
 pub const RELIABLE_IN: &str = "throng_reliable_messages_total";
 pub const RELIABLE_RETRIES: &str = "throng_reliable_retries_total";
 pub const RELIABLE_GAVE_UP: &str = "throng_reliable_gave_up_total";
+pub const RECORDED: &str = "throng_recorded_messages_total";
+pub const RECORDING_DROPPED: &str = "throng_recording_dropped_total";
 
 pub fn describe() {
     describe_gauge!(CONNECTIONS, "Open WebSocket connections");
@@ -50,6 +52,11 @@ pub fn describe() {
     describe_counter!(
         RELIABLE_GAVE_UP,
         "Reliable messages a member never acknowledged within max_tries deliveries"
+    );
+    describe_counter!(RECORDED, "Room messages stored for replay");
+    describe_counter!(
+        RECORDING_DROPPED,
+        "Room messages not recorded, by reason (full: the recorder's queue was at its bound; store_error; stopped)"
     );
     describe_counter!(REQUEST_ERRORS, "Client requests refused, by error code");
     describe_counter!(FRAMES_OUT, "Batch and notify frames handed to connections");

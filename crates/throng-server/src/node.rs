@@ -29,6 +29,8 @@ pub struct Node {
     pub moderation: std::sync::RwLock<throng_room::moderation::ModerationIndex>,
     /// The word filter in force; replaced whole (never edited) when the API changes it.
     filter: std::sync::RwLock<Arc<throng_filter::FilterSet>>,
+    /// Stores accepted messages of rooms that record them, off the publish path.
+    pub recorder: crate::recording::Recorder,
 }
 
 /// The outcome of looking up a room for a join.
@@ -45,6 +47,7 @@ impl Node {
         backends: Backends,
         verifier: JwtVerifier,
         api_keys: ApiKeys,
+        recorder: crate::recording::Recorder,
     ) -> Node {
         let max_moderation = config.limits.max_moderation_entries as usize;
         let node_id = format!(
@@ -67,6 +70,7 @@ impl Node {
                 max_moderation,
             )),
             filter: std::sync::RwLock::new(Arc::new(throng_filter::FilterSet::default())),
+            recorder,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The one path every room message takes into the bus, from a client connection or from
-//! the server API: the message type's policy, the room's rate, reliable storage.
+//! the server API: the message type's policy, the room's rate, reliable storage, and
+//! recording for replay.
 //!
 //! Callers check who may send what (roles, moderation, the word filter) first; this
 //! module decides what the room does with an admitted message.
@@ -140,6 +141,9 @@ pub async fn publish(
         metrics::counter!(m::RELIABLE_IN).increment(1);
     }
     metrics::counter!(m::MESSAGES_IN, "priority" => priority.as_str()).increment(1);
+    // Here, not in room hosts: several nodes host a room, but each message is published
+    // once. Never waits (see `recording`).
+    node.recorder.record(room, &message, &settings.recording);
     Ok(Published::Message(message))
 }
 
