@@ -121,14 +121,16 @@ impl Client {
         }
     }
 
-    /// Sends a message at the server's default priority (`high`).
+    /// Sends a message in the lane the room's type policy gives its `kind` (`high` for
+    /// kinds it does not name). [`Sent::dropped`] says whether a `drop_over_rate` kind was
+    /// dropped because the room was over its rate.
     pub async fn send(
         &self,
         room: &str,
         kind: &str,
         body: serde_json::Value,
     ) -> Result<Sent, ClientError> {
-        self.send_message(room, kind, body, None).await
+        self.send_message(room, kind, body, None, false, None).await
     }
 
     /// Sends a message at `priority` (`system` is refused for ordinary users).
@@ -139,7 +141,35 @@ impl Client {
         body: serde_json::Value,
         priority: Priority,
     ) -> Result<Sent, ClientError> {
-        self.send_message(room, kind, body, Some(priority)).await
+        self.send_message(room, kind, body, Some(priority), false, None)
+            .await
+    }
+
+    /// Sends a reliable message (a gift, a red packet, a product card): the server puts it
+    /// in the `system` lane, stores it before replying, and carries it to every member
+    /// until each acknowledges it (this SDK acknowledges automatically and shows each
+    /// reliable message once). Needs the `moderator` or `system` role, or the room's
+    /// setting `reliable.senders` = `"members"`; otherwise the server refuses with
+    /// [`ErrorCode::FORBIDDEN`](throng_protocol::ErrorCode::FORBIDDEN).
+    ///
+    /// `msg_id` (1-64 characters of `A-Z a-z 0-9 _ . : -`) makes the send idempotent:
+    /// sending again with the same `msg_id` in the same room while the first is retained
+    /// returns the first one's seq and publishes nothing, so a send that failed with
+    /// [`ClientError::Timeout`] or [`ClientError::Closed`] can be repeated safely. Without
+    /// it the server picks the id, and a repeated send is a second message.
+    ///
+    /// A room holding too many messages not yet acknowledged by its members refuses with
+    /// [`ErrorCode::BACKLOG_FULL`](throng_protocol::ErrorCode::BACKLOG_FULL): try again
+    /// later.
+    pub async fn send_reliable(
+        &self,
+        room: &str,
+        kind: &str,
+        body: serde_json::Value,
+        msg_id: Option<&str>,
+    ) -> Result<Sent, ClientError> {
+        self.send_message(room, kind, body, None, true, msg_id.map(str::to_owned))
+            .await
     }
 
     async fn send_message(
@@ -148,12 +178,16 @@ impl Client {
         kind: &str,
         body: serde_json::Value,
         priority: Option<Priority>,
+        reliable: bool,
+        msg_id: Option<String>,
     ) -> Result<Sent, ClientError> {
         let request = Request::Send {
             room: room.to_owned(),
             kind: kind.to_owned(),
             body,
             priority,
+            reliable,
+            msg_id,
         };
         match self.request(request).await? {
             Reply::Sent(sent) => Ok(sent),

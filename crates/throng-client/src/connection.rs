@@ -5,6 +5,10 @@
 //! decisions live in plain structs ([`RoomBook`], [`PendingRequests`],
 //! [`ReconnectPolicy`]); this file only wires them to the socket and the channels.
 //!
+//! Reliable messages: after applying a `joined`, `batch` or `pulled` frame of a room the
+//! client is in, the task writes `ack` frames for its reliable messages, repeats included
+//! (see [`crate::reliable`]).
+//!
 //! Flow control: the task never reads the socket while an event waits for room in the
 //! events channel (so a slow app slows the server's writes, which is how the server learns
 //! to skip messages for it), but it keeps taking requests and sending heartbeats.
@@ -15,6 +19,7 @@ use crate::endpoint::websocket_url;
 use crate::error::ClientError;
 use crate::event::{Event, Hello, Joined, Pulled, Sent};
 use crate::pending::{reply_id, PendingRequests, RequestKind};
+use crate::reliable;
 use crate::rooms::{JoinedReply, RoomBook};
 use crate::transport::{self, WsStream};
 use futures_util::{SinkExt, StreamExt};
@@ -97,6 +102,8 @@ pub(crate) enum Request {
         kind: String,
         body: serde_json::Value,
         priority: Option<Priority>,
+        reliable: bool,
+        msg_id: Option<String>,
     },
     Pull {
         room: String,
@@ -159,14 +166,16 @@ impl Request {
                 kind,
                 body,
                 priority,
+                reliable,
+                msg_id,
             } => ClientFrame::Send {
                 id,
                 room,
                 kind,
                 body,
                 priority,
-                msg_id: None,
-                reliable: false,
+                msg_id,
+                reliable,
             },
             Request::Pull { room, since, limit } => ClientFrame::Pull {
                 id,
@@ -771,6 +780,7 @@ impl ConnectionTask {
                     Waiter::App { since, .. } => since.is_some(),
                     Waiter::ResumeJoin { .. } | Waiter::AutoPull { .. } => true,
                 };
+                let acks = reliable::ack_frames(&room, &msgs);
                 let fresh = self.shared.rooms().apply_joined(JoinedReply {
                     room: room.clone(),
                     mode,
@@ -782,7 +792,7 @@ impl ConnectionTask {
                     Waiter::App { reply, .. } => {
                         let result = match fresh {
                             Some(msgs) => Ok(Reply::Joined(Joined {
-                                room,
+                                room: room.clone(),
                                 seq,
                                 online,
                                 mode,
@@ -803,9 +813,10 @@ impl ConnectionTask {
                                 snapshot,
                             });
                         }
-                        self.emit_messages(room, fresh.unwrap_or_default(), skipped);
+                        self.emit_messages(room.clone(), fresh.unwrap_or_default(), skipped);
                     }
                 }
+                self.acknowledge(ws, &room, acks).await?;
             }
             (
                 waiter,
@@ -818,6 +829,7 @@ impl ConnectionTask {
                 },
             ) => {
                 let skipped = skipped.unwrap_or_default();
+                let acks = reliable::ack_frames(&room, &msgs);
                 match waiter {
                     Waiter::App { reply, since } => {
                         let msgs = self
@@ -826,6 +838,7 @@ impl ConnectionTask {
                             .apply_pulled(&room, since.unwrap_or(0), seq, msgs, false)
                             .unwrap_or_default();
                         let _ = reply.send(Ok(Reply::Pulled(Pulled { seq, msgs, skipped })));
+                        self.acknowledge(ws, &room, acks).await?;
                     }
                     Waiter::AutoPull { since, .. } => {
                         let (fresh, again) = {
@@ -836,6 +849,7 @@ impl ConnectionTask {
                         if let Some(fresh) = fresh {
                             self.emit_messages(room.clone(), fresh, skipped);
                         }
+                        self.acknowledge(ws, &room, acks).await?;
                         if let Some(since) = again {
                             self.send_auto_pull(ws, room, since).await?;
                         }
@@ -849,8 +863,13 @@ impl ConnectionTask {
                 self.shared.rooms().remove(&room);
                 let _ = reply.send(Ok(Reply::Left));
             }
-            (Waiter::App { reply, .. }, ServerFrame::Sent { seq, ts, .. }) => {
-                let _ = reply.send(Ok(Reply::Sent(Sent { seq, ts })));
+            (
+                Waiter::App { reply, .. },
+                ServerFrame::Sent {
+                    seq, ts, dropped, ..
+                },
+            ) => {
+                let _ = reply.send(Ok(Reply::Sent(Sent { seq, ts, dropped })));
             }
             (Waiter::App { reply, .. }, ServerFrame::Pong { .. }) => {
                 let _ = reply.send(Ok(Reply::Pong));
@@ -894,10 +913,12 @@ impl ConnectionTask {
                 skipped,
                 upto,
             } => {
+                let acks = reliable::ack_frames(&room, &msgs);
                 let fresh = self.shared.rooms().apply_batch(&room, msgs, upto);
                 if let Some(fresh) = fresh {
-                    self.emit_messages(room, fresh, skipped.unwrap_or_default());
+                    self.emit_messages(room.clone(), fresh, skipped.unwrap_or_default());
                 }
+                self.acknowledge(ws, &room, acks).await?;
             }
             ServerFrame::Notify { room, seq } => {
                 if !self.shared.rooms().contains(&room) {
@@ -957,6 +978,7 @@ impl ConnectionTask {
                 // The answer to a join the app stopped waiting for: the server did join,
                 // so track the room and hand over its messages.
                 let resumed = self.shared.rooms().contains(&room);
+                let acks = reliable::ack_frames(&room, &msgs);
                 let fresh = self.shared.rooms().apply_joined(JoinedReply {
                     room: room.clone(),
                     mode,
@@ -965,8 +987,9 @@ impl ConnectionTask {
                     resumed,
                 });
                 if let Some(fresh) = fresh {
-                    self.emit_messages(room, fresh, skipped.unwrap_or_default());
+                    self.emit_messages(room.clone(), fresh, skipped.unwrap_or_default());
                 }
+                self.acknowledge(ws, &room, acks).await?;
             }
             ServerFrame::Error {
                 code,
@@ -1004,6 +1027,29 @@ impl ConnectionTask {
                 // Replies to requests nobody waits for any more (timed out), or our
                 // heartbeat's pong.
             }
+        }
+        Ok(())
+    }
+
+    /// Sends the `ack` frames of a `joined`, `batch` or `pulled` frame of `room` just
+    /// applied, if the client is in the room: a frame for a room left meanwhile (or a
+    /// join refused for the room limit) is not acknowledged, and the server stops
+    /// carrying its messages to a connection that is not a member anyway.
+    async fn acknowledge(
+        &mut self,
+        ws: &mut WsStream,
+        room: &str,
+        acks: Vec<ClientFrame>,
+    ) -> Result<(), Ending> {
+        if acks.is_empty() {
+            return Ok(());
+        }
+        let in_room = self.shared.rooms().contains(room);
+        if !in_room {
+            return Ok(());
+        }
+        for ack in &acks {
+            self.write_frame(ws, ack).await?;
         }
         Ok(())
     }

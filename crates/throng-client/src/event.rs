@@ -108,12 +108,19 @@ pub struct Joined {
     pub attrs: Option<Snapshot>,
 }
 
-/// The reply to [`crate::Client::send`]: the message was accepted with this seq.
+/// The reply to [`crate::Client::send`] and its variants: the message was accepted with
+/// this seq, or (`dropped`) accepted and dropped by the room's type policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sent {
+    /// The message's seq; 0 when `dropped`. For a reliable send repeated with the same
+    /// `msg_id`, the seq of the first send (nothing new was published).
     pub seq: u64,
     /// Server time of the message, milliseconds since the Unix epoch.
     pub ts: u64,
+    /// The message's kind has the `drop_over_rate` policy in this room and the room was
+    /// over its rate: nobody receives it. Not an error; the app may tell its user or try
+    /// again later.
+    pub dropped: bool,
 }
 
 /// The reply to [`crate::Client::pull`].

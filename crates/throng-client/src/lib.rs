@@ -47,6 +47,10 @@
 //! - [`backoff`], [`endpoint`], [`config`], [`event`], [`error`]: reconnect delays, URL
 //!   derivation, settings, events and replies, errors.
 //!
+//! Reliable messages (those with an `id`: gifts, red packets) are shown once per room,
+//! however often the server carries them again, and acknowledged automatically; send one
+//! with [`Client::send_reliable`].
+//!
 //! The decisions (dedup, resume position, backoff, URL, id matching) are plain structs
 //! and functions, tested without a server; the connection task only wires them to the
 //! socket.
