@@ -28,15 +28,15 @@ pub struct MemoryBusLimits {
     pub seq_from_clock: bool,
 }
 
-/// 2026-01-01T00:00:00Z in Unix seconds.
-const SEQ_EPOCH_S: u64 = 1_767_225_600;
+/// 2026-01-01T00:00:00Z in Unix milliseconds.
+const SEQ_EPOCH_MS: u64 = 1_767_225_600_000;
 
-/// Where a room's seq starts when it is created at `unix_ms`: a thousand per second since
+/// Where a room's seq starts when it is created at `unix_ms`: the milliseconds since
 /// 2026. Above every seq an earlier incarnation of the room reached unless that one
 /// averaged more than a thousand messages per second over its whole life; eleven digits
 /// for centuries, well inside the 2^53 that JavaScript numbers hold exactly.
 pub fn clock_seq_origin(unix_ms: u64) -> u64 {
-    (unix_ms / 1000).saturating_sub(SEQ_EPOCH_S) * 1000
+    unix_ms.saturating_sub(SEQ_EPOCH_MS)
 }
 
 impl Default for MemoryBusLimits {

@@ -594,6 +594,9 @@ impl Connection {
             } else {
                 self.node.online_delta(&room, 1).await
             };
+            if !already {
+                announce_presence(&self.node, &handle, &self.claims.sub, "join").await;
+            }
             self.rooms.insert(handle.id.clone(), JoinedRoom { handle });
             metrics::counter!(m::JOINS).increment(1);
             // Every join, resumes included, gets the full set: a version from before a
@@ -632,6 +635,7 @@ impl Connection {
             .send(Command::Leave { conn: self.id })
             .await;
         self.node.online_delta(&room, -1).await;
+        announce_presence(&self.node, &joined.handle, &self.claims.sub, "leave").await;
         Ok(ServerFrame::Left {
             id,
             room,
@@ -823,7 +827,32 @@ impl Connection {
                 .send(Command::Leave { conn: self.id })
                 .await;
             self.node.online_delta(&room, -1).await;
+            announce_presence(&self.node, &joined.handle, &self.claims.sub, "leave").await;
         }
+    }
+}
+
+/// Publishes a `join` or `leave` notice from the server when the room asks for them
+/// (`presence_notices`); their type policy (merge, by default) turns a crowd into one line.
+/// Best effort: a notice refused by the room's rate is left out.
+async fn announce_presence(node: &Node, handle: &RoomHandle, user: &str, kind: &str) {
+    let settings = handle.settings();
+    if !settings.presence_notices {
+        return;
+    }
+    let publication = crate::publish::Publication {
+        room: &handle.id,
+        from: SERVER_SENDER.to_owned(),
+        kind: kind.to_owned(),
+        body: serde_json::json!({ "user": user }),
+        priority: crate::publish::lane(&settings, kind, None, false),
+        reliable: false,
+        msg_id: None,
+    };
+    if let Err((code, message)) =
+        crate::publish::publish(node, &settings, Some(handle), publication).await
+    {
+        tracing::debug!(room = %handle.id, %code, message, "presence notice not published");
     }
 }
 

@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use throng_backend::{Backends, BusRecv, Subscription};
 use throng_protocol::{
-    Codec, DeliveryMode, EncodedMessage, LeaveReason, ModerateAction, ServerFrame,
+    Codec, DeliveryMode, EncodedMessage, LeaveReason, ModerateAction, PerLane, RoomStats,
+    ServerFrame,
 };
 use throng_room::{ConnId, Deliver, Room, RoomCounters, RoomError, RoomSettings, Snapshot};
 use tokio::sync::{mpsc, oneshot};
@@ -57,6 +58,7 @@ pub enum Command {
     },
     Settings(RoomSettings),
     Info(oneshot::Sender<HostInfo>),
+    Stats(oneshot::Sender<RoomStats>),
     /// A moderation action across all rooms, forwarded by the node's global listener.
     Control(Arc<Control>),
     /// The room was destroyed: tell members, then stop.
@@ -157,6 +159,10 @@ impl RoomRegistry {
             .bus
             .recent(id, settings.recent_on_join as usize)
             .await?;
+        // Reliable messages stored before (also before a restart) and within their ttl,
+        // for members that resume from before them.
+        let stored_at = throng_backend::unix_ms();
+        let reliable = backends.store.reliable_pending(id, stored_at).await?;
         let mut hosts = self.hosts.lock().expect("registry lock poisoned");
         if let Some(handle) = hosts.get(id) {
             return Ok(Some(handle.clone()));
@@ -181,6 +187,11 @@ impl RoomRegistry {
         for message in recent.into_iter().filter(|m| !m.kind.starts_with('@')) {
             room.insert(Arc::new(EncodedMessage::new((*message).clone())), 0);
         }
+        for (message, expires_at) in reliable {
+            // The room's clock starts now, at 0.
+            let expires_in = expires_at.saturating_sub(stored_at);
+            room.restore_reliable(Arc::new(EncodedMessage::new(message)), expires_in);
+        }
         let host = Host {
             room,
             start,
@@ -189,6 +200,7 @@ impl RoomRegistry {
             handle: handle.clone(),
             backends: backends.clone(),
             attr_notify: None,
+            last_stats: StatsMark::default(),
         };
         tokio::spawn(host.run(rx, subscription));
         Ok(Some(handle))
@@ -241,6 +253,16 @@ struct Host {
     /// The newest attribute version announced on the bus and not yet told to members,
     /// with the time to tell them: announcements are merged per flush interval.
     attr_notify: Option<(u64, Instant)>,
+    /// Joins and leaves at the previous statistics, for the rates.
+    last_stats: StatsMark,
+}
+
+/// Where the counters stood at the previous statistics.
+#[derive(Debug, Clone, Copy, Default)]
+struct StatsMark {
+    at_ms: u64,
+    joins: u64,
+    leaves: u64,
 }
 
 /// A frame for many members, encoded at most once per codec.
@@ -332,7 +354,14 @@ impl Host {
 
     async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut subscription: Subscription) {
         let mut idle_since = Some(Instant::now());
+        let mut next_stats: Option<Instant> = None;
         loop {
+            let interval = self.room.settings().stats_interval_ms;
+            if interval == 0 || self.members.is_empty() {
+                next_stats = None;
+            } else if next_stats.is_none() {
+                next_stats = Some(Instant::now() + Duration::from_millis(u64::from(interval)));
+            }
             let flush_at = self
                 .room
                 .next_flush_at()
@@ -376,6 +405,10 @@ impl Host {
                 },
                 _ = sleep_until_opt(flush_at) => self.flush(),
                 _ = sleep_until_opt(attr_notify_at) => self.send_attr_notify(),
+                _ = sleep_until_opt(next_stats) => {
+                    next_stats = None;
+                    self.push_stats();
+                }
                 _ = sleep_until_opt(linger_until) => {
                     // Leave the registry first, so new joins start a fresh host; then
                     // answer any join that raced in with a retry.
@@ -453,6 +486,9 @@ impl Host {
                     counters: self.room.counters(),
                 });
             }
+            Command::Stats(reply) => {
+                let _ = reply.send(self.stats(self.distinct_users(), false));
+            }
             Command::Control(control) => self.apply_control(&control),
             Command::Delete => {
                 self.delete_members();
@@ -521,6 +557,58 @@ impl Host {
                 }
             }
             _ => {}
+        }
+    }
+
+    fn distinct_users(&self) -> u64 {
+        let users: std::collections::HashSet<&str> =
+            self.members.values().map(|link| &*link.user).collect();
+        users.len() as u64
+    }
+
+    /// The room's statistics now; rates over the time since the previous pushed ones
+    /// (`advance`: this is a push, the next rates start from now).
+    fn stats(&mut self, online: u64, advance: bool) -> RoomStats {
+        let counters = self.room.counters();
+        let now = self.now();
+        let mark = self.last_stats;
+        let seconds = now.saturating_sub(mark.at_ms).max(1) as f64 / 1000.0;
+        let rate = |now: u64, then: u64| ((now - then) as f64 / seconds * 10.0).round() / 10.0;
+        let refused = self
+            .handle
+            .refused
+            .each_ref()
+            .map(|n| n.load(Ordering::Relaxed));
+        let dropped = [0, 1, 2].map(|lane| refused[lane] + counters.skipped[lane]);
+        if advance {
+            self.last_stats = StatsMark {
+                at_ms: now,
+                joins: counters.joins,
+                leaves: counters.leaves,
+            };
+        }
+        RoomStats {
+            room: self.handle.id.to_string(),
+            ts: throng_backend::unix_ms(),
+            online,
+            connections: self.room.n_members() as u64,
+            joins_per_sec: rate(counters.joins, mark.joins),
+            leaves_per_sec: rate(counters.leaves, mark.leaves),
+            counters: self.room.totals().clone(),
+            accepted: PerLane::from_array(counters.inserted),
+            dropped: PerLane::from_array(dropped),
+        }
+    }
+
+    /// Sends every member the room's statistics: one frame per interval, encoded once per
+    /// codec, however many members come and go.
+    fn push_stats(&mut self) {
+        let online = self.distinct_users();
+        let mut frame = PerCodec::new(ServerFrame::Stats(self.stats(online, true)));
+        for link in self.members.values() {
+            // Best effort: the next interval brings fresh figures anyway.
+            link.outbox
+                .try_send(Outbound::Event(frame.message(link.outbox.codec())));
         }
     }
 
@@ -603,6 +691,10 @@ impl Host {
         metrics::counter!(m::ENCODINGS).increment(report.encodings);
         metrics::counter!(m::DELIVERIES).increment(report.deliveries);
         metrics::counter!(m::NOTIFY_DROPS).increment(report.dropped_members);
+        metrics::counter!(m::RELIABLE_RETRIES)
+            .increment(after.reliable_retries - before.reliable_retries);
+        metrics::counter!(m::RELIABLE_GAVE_UP)
+            .increment(after.reliable_gave_up - before.reliable_gave_up);
         for (lane, name) in ["system", "high", "low"].into_iter().enumerate() {
             let skipped = after.skipped[lane] - before.skipped[lane];
             if skipped > 0 {
