@@ -8,7 +8,7 @@ use crate::moderation::ModerationError;
 use crate::node::Node;
 use crate::rooms::Command;
 use crate::validate;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use throng_backend::RoomRecord;
 use throng_filter::{FilterConfig, FilterSet};
-use throng_protocol::{ErrorCode, ModerateAction, Priority, RoomStats};
+use throng_protocol::{ErrorCode, ModerateAction, Priority};
 use throng_room::moderation::{ListKind, Sanction};
 use throng_room::RoomSettings;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -53,7 +53,6 @@ pub fn router() -> (axum::Router<Arc<Node>>, utoipa::openapi::OpenApi) {
         .routes(routes!(create_room, list_rooms))
         .routes(routes!(get_room, update_room, delete_room))
         .routes(routes!(publish))
-        .routes(routes!(room_stats))
         .routes(routes!(put_room_entry, delete_room_entry))
         .routes(routes!(list_room_entries, put_room_list, delete_room_list))
         .routes(routes!(kick))
@@ -62,6 +61,7 @@ pub fn router() -> (axum::Router<Arc<Node>>, utoipa::openapi::OpenApi) {
         .routes(routes!(get_filter, put_filter, delete_filter))
         .routes(routes!(get_attributes))
         .routes(routes!(put_attribute, delete_attribute))
+        .routes(routes!(recording))
         .split_for_parts()
 }
 
@@ -451,37 +451,6 @@ async fn publish(
     Ok((StatusCode::CREATED, Json(reply)))
 }
 
-/// A room's live statistics: online users, member connections, joins and leaves per
-/// second, totals of aggregated kinds (likes), messages accepted and dropped per lane. The
-/// same figures members receive in `stats` frames. All zero while no member is connected.
-#[utoipa::path(get, path = "/v1/rooms/{id}/stats", tag = "rooms", params(("id" = String, Path)),
-    responses((status = 200, body = RoomStats), (status = 404, body = ErrorBody)))]
-async fn room_stats(
-    State(node): State<Arc<Node>>,
-    Path(id): Path<String>,
-) -> Result<Json<RoomStats>, ApiError> {
-    find_room(&node, &id).await?;
-    if let Some(handle) = node.rooms.get(&id) {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        if handle.commands.send(Command::Stats(reply)).await.is_ok() {
-            if let Ok(stats) = answer.await {
-                return Ok(Json(stats));
-            }
-        }
-    }
-    Ok(Json(RoomStats {
-        room: id,
-        ts: throng_backend::unix_ms(),
-        online: 0,
-        connections: 0,
-        joins_per_sec: 0.0,
-        leaves_per_sec: 0.0,
-        counters: Default::default(),
-        accepted: Default::default(),
-        dropped: Default::default(),
-    }))
-}
-
 /// The HTTP status of a refusal the WebSocket gateway would answer with `code`.
 fn status_of(code: ErrorCode) -> StatusCode {
     match code {
@@ -493,6 +462,121 @@ fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::INTERNAL => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }
+}
+
+// --- Recording --------------------------------------------------------------------
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct RecordingQuery {
+    /// Start of the time range, Unix ms, inclusive.
+    #[param(required = true, value_type = u64)]
+    from: Option<String>,
+    /// End of the time range, Unix ms, inclusive; at least `from`.
+    #[param(required = true, value_type = u64)]
+    to: Option<String>,
+    /// Page size, 1-1000 (default 500).
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
+    /// Start after the message with this seq at time `from` (a previous page's `next`).
+    #[param(value_type = Option<u64>)]
+    after_seq: Option<String>,
+}
+
+/// A recorded message, exactly as members received it (the protocol's `Message`).
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes `throng_protocol::Message` in the OpenAPI document
+pub struct RecordedMessage {
+    seq: u64,
+    /// Server timestamp, Unix ms.
+    ts: u64,
+    from: String,
+    kind: String,
+    priority: Priority,
+    #[schema(value_type = Object)]
+    body: serde_json::Value,
+    /// Present on reliable messages.
+    id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecordingPage {
+    room: String,
+    /// Ordered by (ts, seq).
+    #[schema(value_type = Vec<RecordedMessage>)]
+    messages: Vec<throng_protocol::Message>,
+    /// Where the next page starts (pass as `from` and `after_seq`, same `to`); null on
+    /// the last page.
+    next: Option<RecordingPosition>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecordingPosition {
+    from: u64,
+    after_seq: u64,
+}
+
+/// A number from the query string; `Err` when present and not a number.
+fn query_number<T: std::str::FromStr>(value: Option<&str>) -> Result<Option<T>, ()> {
+    value.map(|v| v.parse().map_err(|_| ())).transpose()
+}
+
+/// Messages a room recorded (setting `recording`), by server time: for replaying chat
+/// beside a recorded video. Pages follow `next` until it is null.
+#[utoipa::path(get, path = "/v1/rooms/{id}/recording", tag = "rooms",
+    params(("id" = String, Path), RecordingQuery),
+    responses((status = 200, body = RecordingPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn recording(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    query: Result<Query<RecordingQuery>, QueryRejection>,
+) -> Result<Json<RecordingPage>, ApiError> {
+    let Query(query) =
+        query.map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))?;
+    check_room_id(&id)?;
+    let range = (
+        query_number::<u64>(query.from.as_deref()),
+        query_number::<u64>(query.to.as_deref()),
+    );
+    let (from, to) = match range {
+        (Ok(Some(from)), Ok(Some(to))) if from <= to => (from, to),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_range",
+                "from and to are required, Unix milliseconds with from <= to",
+            ))
+        }
+    };
+    let limit = match query_number::<u32>(query.limit.as_deref()) {
+        Ok(limit) if (1..=1000).contains(&limit.unwrap_or(500)) => limit.unwrap_or(500),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_limit",
+                "limit must be between 1 and 1000",
+            ))
+        }
+    };
+    let after_seq = query_number::<u64>(query.after_seq.as_deref()).map_err(|()| {
+        ApiError::bad_request("invalid_after_seq", "after_seq must be a seq (a number)")
+    })?;
+    find_room(&node, &id).await?;
+    let messages = node
+        .backends
+        .store
+        .recorded(&id, from, to, after_seq.map(|seq| (from, seq)), limit)
+        .await
+        .map_err(ApiError::backend)?;
+    let next = (messages.len() == limit as usize)
+        .then(|| messages.last())
+        .flatten()
+        .map(|last| RecordingPosition {
+            from: last.ts,
+            after_seq: last.seq,
+        });
+    Ok(Json(RecordingPage {
+        room: id,
+        messages,
+        next,
+    }))
 }
 
 // --- Moderation -------------------------------------------------------------------
@@ -1042,6 +1126,7 @@ mod tests {
                 "/v1/rooms/{id}/messages",
                 "/v1/rooms/{id}/moderation/{list}",
                 "/v1/rooms/{id}/moderation/{list}/{user}",
+                "/v1/rooms/{id}/recording",
             ]
         );
         let json = serde_json::to_value(&doc).unwrap();
