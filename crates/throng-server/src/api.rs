@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use throng_backend::RoomRecord;
 use throng_filter::{FilterConfig, FilterSet};
-use throng_protocol::{ErrorCode, ModerateAction, Priority};
+use throng_protocol::{ErrorCode, ModerateAction, Priority, RoomStats};
 use throng_room::moderation::{ListKind, Sanction};
 use throng_room::RoomSettings;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -53,6 +53,7 @@ pub fn router() -> (axum::Router<Arc<Node>>, utoipa::openapi::OpenApi) {
         .routes(routes!(create_room, list_rooms))
         .routes(routes!(get_room, update_room, delete_room))
         .routes(routes!(publish))
+        .routes(routes!(room_stats))
         .routes(routes!(put_room_entry, delete_room_entry))
         .routes(routes!(list_room_entries, put_room_list, delete_room_list))
         .routes(routes!(kick))
@@ -449,6 +450,37 @@ async fn publish(
         },
     };
     Ok((StatusCode::CREATED, Json(reply)))
+}
+
+/// A room's live statistics: online users, member connections, joins and leaves per
+/// second, totals of aggregated kinds (likes), messages accepted and dropped per lane. The
+/// same figures members receive in `stats` frames. All zero while no member is connected.
+#[utoipa::path(get, path = "/v1/rooms/{id}/stats", tag = "rooms", params(("id" = String, Path)),
+    responses((status = 200, body = RoomStats), (status = 404, body = ErrorBody)))]
+async fn room_stats(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> Result<Json<RoomStats>, ApiError> {
+    find_room(&node, &id).await?;
+    if let Some(handle) = node.rooms.get(&id) {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if handle.commands.send(Command::Stats(reply)).await.is_ok() {
+            if let Ok(stats) = answer.await {
+                return Ok(Json(stats));
+            }
+        }
+    }
+    Ok(Json(RoomStats {
+        room: id,
+        ts: throng_backend::unix_ms(),
+        online: 0,
+        connections: 0,
+        joins_per_sec: 0.0,
+        leaves_per_sec: 0.0,
+        counters: Default::default(),
+        accepted: Default::default(),
+        dropped: Default::default(),
+    }))
 }
 
 /// The HTTP status of a refusal the WebSocket gateway would answer with `code`.
