@@ -1159,6 +1159,7 @@ mod tests {
                 "/v1/rooms/{id}/moderation/{list}",
                 "/v1/rooms/{id}/moderation/{list}/{user}",
                 "/v1/rooms/{id}/recording",
+                "/v1/rooms/{id}/stats",
             ]
         );
         let json = serde_json::to_value(&doc).unwrap();
