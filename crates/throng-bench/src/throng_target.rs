@@ -306,6 +306,8 @@ impl Target for ThrongTarget {
             .codec
             .encode_client(&ClientFrame::Ping { id: None });
         Ok(Box::new(ThrongSubscriber {
+            room: room.to_owned(),
+            codec: connection.codec,
             next_ping: Instant::now() + ping_every,
             ping_every,
             ping: if connection.codec.is_binary() {
@@ -333,6 +335,7 @@ impl Target for ThrongTarget {
             http: self.http.clone(),
             messages_url: format!("{}/v1/rooms/{room}/messages", self.spec.url),
             api_key: self.spec.api_key.clone(),
+            run_tag: self.spec.run_tag.clone(),
         }))
     }
 
@@ -341,8 +344,11 @@ impl Target for ThrongTarget {
     }
 }
 
-/// A joined member: reads frames raw, scans them for payloads, pings on time.
+/// A joined member: reads frames raw, scans them for payloads, acknowledges reliable
+/// messages (as the SDKs do), pings on time.
 struct ThrongSubscriber {
+    room: String,
+    codec: Codec,
     ws: WebSocketStream<TcpStream>,
     ping: WsMessage,
     ping_every: Duration,
@@ -358,10 +364,12 @@ impl Subscriber for ThrongSubscriber {
                     return match message {
                         Some(Ok(WsMessage::Text(text))) => {
                             BenchPayload::find_all(text.as_bytes(), out);
+                            self.ack(text.as_bytes()).await?;
                             Ok(true)
                         }
                         Some(Ok(WsMessage::Binary(bytes))) => {
                             BenchPayload::find_all(&bytes, out);
+                            self.ack(&bytes).await?;
                             Ok(true)
                         }
                         Some(Ok(WsMessage::Close(_))) | None => Ok(false),
@@ -378,7 +386,88 @@ impl Subscriber for ThrongSubscriber {
     }
 }
 
+impl ThrongSubscriber {
+    /// Acknowledges the reliable messages of a frame, if it has any. Only frames that
+    /// carry one (a few per second: gifts) are looked at beyond a byte scan.
+    async fn ack(&mut self, frame: &[u8]) -> anyhow::Result<()> {
+        let seqs = reliable_seqs(self.codec, frame);
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let ack = ClientFrame::Ack {
+            room: self.room.clone(),
+            seqs,
+        };
+        let bytes = self.codec.encode_client(&ack);
+        let message = if self.codec.is_binary() {
+            WsMessage::Binary(bytes)
+        } else {
+            WsMessage::Text(
+                bytes
+                    .try_into()
+                    .map_err(|_| anyhow!("JSON frame is not UTF-8"))?,
+            )
+        };
+        self.ws.send(message).await?;
+        Ok(())
+    }
+}
+
+/// The seqs of the reliable messages (those with an `id`) in a `batch` or `joined`
+/// frame. JSON frames are scanned (a message is `{"seq":N,...,"id":"..."}`, with `seq`
+/// first and `id` last); MessagePack frames that mention an `id` key are decoded.
+fn reliable_seqs(codec: Codec, frame: &[u8]) -> Vec<u64> {
+    const ID_KEY: &[u8] = b",\"id\":\"";
+    const SEQ_KEY: &[u8] = b"{\"seq\":";
+    match codec {
+        Codec::Json => {
+            let mut seqs = Vec::new();
+            let mut from = 0;
+            while let Some(at) = find(&frame[from..], ID_KEY).map(|i| i + from) {
+                if let Some(start) = rfind(&frame[..at], SEQ_KEY) {
+                    let digits = &frame[start + SEQ_KEY.len()..];
+                    let end = digits
+                        .iter()
+                        .position(|b| !b.is_ascii_digit())
+                        .unwrap_or(digits.len());
+                    if let Some(seq) = std::str::from_utf8(&digits[..end])
+                        .ok()
+                        .and_then(|d| d.parse().ok())
+                    {
+                        seqs.push(seq);
+                    }
+                }
+                from = at + ID_KEY.len();
+            }
+            seqs
+        }
+        Codec::MsgPack => {
+            // "id" as a MessagePack fixstr key.
+            if find(frame, b"\xa2id").is_none() {
+                return Vec::new();
+            }
+            match codec.decode_server(frame) {
+                Ok(ServerFrame::Batch { msgs, .. } | ServerFrame::Joined { msgs, .. }) => msgs
+                    .iter()
+                    .filter(|m| m.id.is_some())
+                    .map(|m| m.seq)
+                    .collect(),
+                _ => Vec::new(),
+            }
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).rposition(|w| w == needle)
+}
+
 struct ThrongPublisher {
+    run_tag: String,
     connection: Connection,
     room: String,
     next_id: u32,
@@ -389,8 +478,20 @@ struct ThrongPublisher {
 }
 
 impl ThrongPublisher {
+    /// Publishes a gift through the server API, as the app's backend would: a reliable
+    /// message whose id names the payload, so a retried request is not a second gift.
     async fn publish_http(&self, api_key: &str, payload: &str) -> anyhow::Result<()> {
-        let body = serde_json::json!({ "kind": "gift", "body": payload, "priority": "system" });
+        let msg_id = match BenchPayload::parse(payload.as_bytes()) {
+            Some(p) => format!("{}-{}-{}", self.run_tag, p.sender, p.seq),
+            None => bail!("not a bench payload: {payload:?}"),
+        };
+        let body = serde_json::json!({
+            "kind": "gift",
+            "body": payload,
+            "priority": "system",
+            "reliable": true,
+            "msg_id": msg_id,
+        });
         let response = self
             .http
             .post(&self.messages_url)
@@ -461,6 +562,52 @@ impl Publisher for ThrongPublisher {
             (0, None) => self.publish_ws(Priority::System, payload).await,
             (2, _) => self.publish_ws(Priority::Low, payload).await,
             _ => self.publish_ws(Priority::High, payload).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod reliable_tests {
+    use super::*;
+    use throng_protocol::{Message, Skipped};
+
+    fn frame(codec: Codec, ids: &[Option<&str>]) -> Vec<u8> {
+        let msgs: Vec<Message> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| Message {
+                seq: 1_000 + i as u64,
+                ts: 1,
+                from: "@server".into(),
+                kind: "gift".into(),
+                priority: Priority::System,
+                body: serde_json::json!("tb1|1|2|3|0|... \"id\":\"x\""),
+                id: id.map(str::to_owned),
+            })
+            .collect();
+        let encoded: Vec<throng_protocol::EncodedMessage> = msgs
+            .into_iter()
+            .map(throng_protocol::EncodedMessage::new)
+            .collect();
+        throng_protocol::codec::encode_batch(codec, "r", encoded.iter(), Skipped::default(), 9)
+            .to_vec()
+    }
+
+    #[test]
+    fn reliable_seqs_are_found_in_both_codecs() {
+        let cases: [(&[Option<&str>], Vec<u64>); 3] = [
+            (&[None, None], vec![]),
+            (&[Some("a"), None, Some("b-1")], vec![1_000, 1_002]),
+            (&[None, Some("z")], vec![1_001]),
+        ];
+        for codec in Codec::ALL {
+            for (ids, expected) in &cases {
+                assert_eq!(
+                    reliable_seqs(codec, &frame(codec, ids)),
+                    *expected,
+                    "{codec:?} {ids:?}"
+                );
+            }
         }
     }
 }
