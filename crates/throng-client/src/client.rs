@@ -195,6 +195,44 @@ impl Client {
         }
     }
 
+    /// Likes `room` `taps` times. Taps are summed per room and sent as
+    /// `{"kind":"like","body":{"count":k}}`: at once when the room sent no like message in
+    /// the last [`crate::likes::LIKE_INTERVAL`], otherwise with the next one, at most one
+    /// message per interval and room, with at most
+    /// [`crate::likes::MAX_LIKES_PER_MESSAGE`] taps each (the room's `aggregate` policy
+    /// adds them to its counter, which members see in the server's `like` updates and in
+    /// [`crate::Event::Stats`]). While disconnected, taps wait for the resumed connection.
+    /// Taps that do not count are added to [`Client::likes_lost`].
+    ///
+    /// Fails at once with [`ClientError::NotJoined`] for a room this client is not in,
+    /// and with [`ClientError::Closed`] once the client is closed.
+    pub fn like(&self, room: &str, taps: u32) -> Result<(), ClientError> {
+        if !self.inner.shared.rooms().contains(room) {
+            return Err(ClientError::NotJoined {
+                room: room.to_owned(),
+            });
+        }
+        {
+            // The connection task drains likes under this lock once it has finished.
+            let mut likes = self.inner.shared.likes();
+            if *self.inner.finished.borrow() {
+                return Err(ClientError::Closed);
+            }
+            likes.add(room, taps);
+        }
+        self.inner.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// How many taps given to [`Client::like`], in all rooms, did not reach their room's
+    /// counter: the like message was dropped by the room's policy or refused by the
+    /// server, the connection went down before its reply (it may or may not have
+    /// counted), the room was left before they were sent, or the client closed with taps
+    /// not sent yet.
+    pub fn likes_lost(&self) -> u64 {
+        self.inner.shared.likes_lost.load(Ordering::SeqCst)
+    }
+
     /// Fetches retained messages with seq > `since` (at most `limit`, server default 200,
     /// max 500). The reply holds everything the server returned, seen before or not.
     pub async fn pull(

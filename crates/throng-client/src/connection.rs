@@ -18,6 +18,7 @@ use crate::config::ClientConfig;
 use crate::endpoint::websocket_url;
 use crate::error::ClientError;
 use crate::event::{Event, Hello, Joined, Pulled, Sent};
+use crate::likes::{like_body, PendingLikes, LIKE_KIND};
 use crate::pending::{reply_id, PendingRequests, RequestKind};
 use crate::reliable;
 use crate::rooms::{JoinedReply, RoomBook};
@@ -26,7 +27,7 @@ use futures_util::{SinkExt, StreamExt};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use throng_protocol::attrs::Since;
@@ -51,12 +52,16 @@ const MIN_HEARTBEAT: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub rooms: Mutex<RoomBook>,
+    /// Taps of `Client::like` not sent yet; the task sends them when due.
+    pub likes: Mutex<PendingLikes>,
+    /// Taps of `Client::like` that did not reach their room's counter, in all rooms.
+    pub likes_lost: AtomicU64,
     pub hello: Mutex<Hello>,
     pub token: Mutex<String>,
     pub connected: AtomicBool,
     pub close_requested: AtomicBool,
     pub drop_requested: AtomicBool,
-    /// Wakes the task for `close_requested` / `drop_requested`. A `Notify` keeps one
+    /// Wakes the task for `close_requested` / `drop_requested` and new likes. A `Notify` keeps one
     /// wake-up if the task is busy, so a request is never missed.
     pub wake: Notify,
 }
@@ -65,6 +70,8 @@ impl Shared {
     pub fn new(hello: Hello, token: String) -> Shared {
         Shared {
             rooms: Mutex::new(RoomBook::default()),
+            likes: Mutex::new(PendingLikes::new()),
+            likes_lost: AtomicU64::new(0),
             hello: Mutex::new(hello),
             token: Mutex::new(token),
             connected: AtomicBool::new(true),
@@ -76,6 +83,10 @@ impl Shared {
 
     pub fn rooms(&self) -> MutexGuard<'_, RoomBook> {
         self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn likes(&self) -> MutexGuard<'_, PendingLikes> {
+        self.likes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn hello(&self) -> MutexGuard<'_, Hello> {
@@ -268,6 +279,8 @@ enum Waiter {
     ResumeJoin { room: String },
     /// The SDK's own pull after a `notify`.
     AutoPull { room: String, since: u64 },
+    /// The SDK's like message carrying `taps` taps of `Client::like`.
+    Like { room: String, taps: u32 },
 }
 
 impl Waiter {
@@ -415,7 +428,16 @@ impl ConnectionTask {
 
     /// Ends the task: refuses what is queued, then hands the app its last events.
     async fn finish(mut self) {
-        self.finished.send_replace(true);
+        {
+            // Under the likes lock, so that a `Client::like` either sees the client
+            // finished or adds taps this drain reports.
+            let mut likes = self.shared.likes();
+            for (room, count) in likes.drain() {
+                tracing::debug!(%room, count, "likes not sent: the client closed");
+                self.shared.likes_lost.fetch_add(count, Ordering::SeqCst);
+            }
+            self.finished.send_replace(true);
+        }
         // From here `Client` calls fail at once with `Closed` instead of waiting in the
         // queue.
         self.commands.close();
@@ -458,9 +480,7 @@ impl ConnectionTask {
     /// connection, and the next notify starts a new pull).
     fn fail_pending(&mut self) {
         for request in self.pending.drain() {
-            if let Waiter::App { reply, .. } = request.waiter {
-                let _ = reply.send(Err(ClientError::Closed));
-            }
+            self.fail_waiter(request.waiter, ClientError::Closed);
         }
         self.shared.rooms().abandon_all_auto_pulls();
     }
@@ -486,6 +506,7 @@ impl ConnectionTask {
         loop {
             let ping_at = self.last_sent + ping_after;
             let silent_at = last_received + silence_limit;
+            let likes_at = self.shared.likes().next_due();
             let reading = self.outbox.is_empty();
             if !self.pending.has_room_for_app_request() {
                 // Full: make room from requests whose callers timed out before waiting
@@ -505,6 +526,11 @@ impl ConnectionTask {
                 () = tokio::time::sleep_until(ping_at) => {
                     self.pending.remove_abandoned(Waiter::is_abandoned);
                     if let Err(ending) = self.write_frame(ws, &ClientFrame::Ping { id: None }).await {
+                        return ending;
+                    }
+                }
+                () = tokio::time::sleep_until(likes_at.unwrap_or(ping_at)), if likes_at.is_some() => {
+                    if let Err(ending) = self.send_due_likes(ws).await {
                         return ending;
                     }
                 }
@@ -599,6 +625,69 @@ impl ConnectionTask {
         self.write_frame(ws, &frame).await
     }
 
+    /// Sends the like messages that are due, one per room, each as an SDK request whose
+    /// reply tells whether the taps counted.
+    async fn send_due_likes(&mut self, ws: &mut WsStream) -> Result<(), Ending> {
+        let due = self.shared.likes().take_due(Instant::now());
+        for (room, taps) in due {
+            let in_room = self.shared.rooms().contains(&room);
+            if !in_room {
+                // Left since the taps: the server would refuse them.
+                self.shared.likes().remove(&room);
+                self.likes_lost(
+                    &room,
+                    taps,
+                    Some(ClientError::NotJoined { room: room.clone() }),
+                );
+                continue;
+            }
+            let Ok(id) = self.pending.insert(
+                RequestKind::Send,
+                false,
+                Waiter::Like {
+                    room: room.clone(),
+                    taps,
+                },
+            ) else {
+                unreachable!("SDK requests are never refused");
+            };
+            let frame = ClientFrame::Send {
+                id: Some(id),
+                room,
+                kind: LIKE_KIND.to_owned(),
+                body: like_body(taps),
+                priority: None,
+                msg_id: None,
+                reliable: false,
+            };
+            self.write_frame(ws, &frame).await?;
+        }
+        Ok(())
+    }
+
+    /// Taps of `room` that did not reach its counter (`error` absent: the room's policy
+    /// dropped them); the room may send its next like message.
+    fn likes_lost(&mut self, room: &str, taps: u32, error: Option<ClientError>) {
+        self.shared.likes().finished(room);
+        tracing::debug!(%room, taps, ?error, "likes did not count");
+        self.shared
+            .likes_lost
+            .fetch_add(u64::from(taps), Ordering::SeqCst);
+    }
+
+    /// A request failed without a proper reply: the app hears `error`; the SDK's own
+    /// requests are forgotten (resumes are sent again on the next connection, the next
+    /// notify starts a new pull), except likes, whose taps are reported lost.
+    fn fail_waiter(&mut self, waiter: Waiter, error: ClientError) {
+        match waiter {
+            Waiter::App { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            Waiter::Like { room, taps } => self.likes_lost(&room, taps, Some(error)),
+            Waiter::ResumeJoin { .. } | Waiter::AutoPull { .. } => {}
+        }
+    }
+
     async fn handle_command(&mut self, ws: &mut WsStream, command: Command) -> Result<(), Ending> {
         match command {
             Command::Request { request, reply } => {
@@ -642,7 +731,7 @@ impl ConnectionTask {
                     Ok(id) => id,
                     Err(waiter) => {
                         // Not reached: commands are only taken while there is room.
-                        fail_waiter(waiter, ClientError::Closed);
+                        self.fail_waiter(waiter, ClientError::Closed);
                         return Ok(());
                     }
                 };
@@ -719,7 +808,7 @@ impl ConnectionTask {
                     transport::frame_name(&frame)
                 );
                 tracing::warn!(id, %problem, "reply of the wrong type");
-                fail_waiter(request.waiter, ClientError::Protocol(problem));
+                self.fail_waiter(request.waiter, ClientError::Protocol(problem));
             }
         }
         self.unsolicited(ws, frame).await
@@ -753,6 +842,9 @@ impl ConnectionTask {
                         room: Some(room.unwrap_or(resumed)),
                     });
                 }
+                Waiter::Like { room, taps } => {
+                    self.likes_lost(&room, taps, Some(ClientError::Server { code, message }));
+                }
                 Waiter::AutoPull { room: pulled, .. } => {
                     self.shared.rooms().abandon_auto_pull(&pulled);
                     self.emit(Event::ServerError {
@@ -778,7 +870,9 @@ impl ConnectionTask {
                 let skipped = skipped.unwrap_or_default();
                 let resumed = match &waiter {
                     Waiter::App { since, .. } => since.is_some(),
-                    Waiter::ResumeJoin { .. } | Waiter::AutoPull { .. } => true,
+                    Waiter::ResumeJoin { .. } | Waiter::AutoPull { .. } | Waiter::Like { .. } => {
+                        true
+                    }
                 };
                 let acks = reliable::ack_frames(&room, &msgs);
                 let fresh = self.shared.rooms().apply_joined(JoinedReply {
@@ -806,7 +900,7 @@ impl ConnectionTask {
                         };
                         let _ = reply.send(result);
                     }
-                    Waiter::ResumeJoin { .. } | Waiter::AutoPull { .. } => {
+                    Waiter::ResumeJoin { .. } | Waiter::AutoPull { .. } | Waiter::Like { .. } => {
                         if let Some(snapshot) = attrs {
                             self.emit(Event::Attributes {
                                 room: room.clone(),
@@ -854,7 +948,7 @@ impl ConnectionTask {
                             self.send_auto_pull(ws, room, since).await?;
                         }
                     }
-                    waiter @ Waiter::ResumeJoin { .. } => {
+                    waiter @ (Waiter::ResumeJoin { .. } | Waiter::Like { .. }) => {
                         tracing::warn!(?waiter, "a join got a pulled reply");
                     }
                 }
@@ -870,6 +964,14 @@ impl ConnectionTask {
                 },
             ) => {
                 let _ = reply.send(Ok(Reply::Sent(Sent { seq, ts, dropped })));
+            }
+            (Waiter::Like { room, taps }, ServerFrame::Sent { dropped, .. }) => {
+                if dropped {
+                    // The room's policy for likes drops them over its rate.
+                    self.likes_lost(&room, taps, None);
+                } else {
+                    self.shared.likes().finished(&room);
+                }
             }
             (Waiter::App { reply, .. }, ServerFrame::Pong { .. }) => {
                 let _ = reply.send(Ok(Reply::Pong));
@@ -1157,15 +1259,6 @@ impl ConnectionTask {
                 Idle::Continue
             }
         }
-    }
-}
-
-fn fail_waiter(waiter: Waiter, error: ClientError) {
-    match waiter {
-        Waiter::App { reply, .. } => {
-            let _ = reply.send(Err(error));
-        }
-        Waiter::ResumeJoin { .. } | Waiter::AutoPull { .. } => {}
     }
 }
 

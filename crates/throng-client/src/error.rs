@@ -29,6 +29,10 @@ pub enum ClientError {
     /// reached the server; the SDK never resends it.
     #[error("connection closed")]
     Closed,
+    /// The app asked for something in a room this client is not in (e.g.
+    /// [`crate::Client::like`]), refused without asking the server.
+    #[error("not in room {room}")]
+    NotJoined { room: String },
     /// The client already joined as many rooms as the SDK tracks ([`crate::MAX_ROOMS`]).
     #[error("too many rooms: the client tracks at most {limit}")]
     TooManyRooms { limit: usize },

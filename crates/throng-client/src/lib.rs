@@ -43,6 +43,7 @@
 //!   pulls. Its module docs explain which seq a resume starts from, and why.
 //! - [`dedup`]: the windows of recently seen seqs and reliable message ids.
 //! - [`reliable`]: the `ack` frames that acknowledge a received frame's reliable messages.
+//! - [`likes`]: taps of [`Client::like`] coalesced per room and paced.
 //! - [`pending`]: requests in flight, matched by id.
 //! - [`backoff`], [`endpoint`], [`config`], [`event`], [`error`]: reconnect delays, URL
 //!   derivation, settings, events and replies, errors.
@@ -70,6 +71,7 @@ pub mod dedup;
 pub mod endpoint;
 pub mod error;
 pub mod event;
+pub mod likes;
 pub mod pending;
 pub mod reliable;
 pub mod rooms;

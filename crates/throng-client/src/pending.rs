@@ -4,8 +4,8 @@
 //! never shared by two requests in flight. The map is bounded: app requests stop being
 //! taken when [`MAX_APP_REQUESTS`] wait (callers then wait in the bounded command queue,
 //! each under its own timeout). Requests the SDK makes itself (resuming joins, automatic
-//! pulls) number at most two per joined room, so they are bounded by the room limit and
-//! are always taken.
+//! pulls, like messages) number at most three per joined room, so they are bounded by the
+//! room limit and are always taken.
 
 use std::collections::HashMap;
 use throng_protocol::ServerFrame;

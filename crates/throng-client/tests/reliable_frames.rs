@@ -127,6 +127,17 @@ async fn connect() -> (Client, Events, ScriptedServer) {
     (client, events, server)
 }
 
+/// Returns once the client handled every frame the server sent before: the pong of a
+/// ping comes after them on the socket.
+async fn sync(client: &Client, server: &mut ScriptedServer) {
+    let pinging = tokio::spawn({
+        let client = client.clone();
+        async move { client.ping().await }
+    });
+    server.expect_ping().await;
+    pinging.await.expect("task").expect("ping");
+}
+
 fn message(seq: u64, id: Option<&str>) -> Message {
     Message {
         seq,
@@ -222,12 +233,7 @@ async fn reliable_messages_are_acknowledged_per_frame_and_shown_once() {
     // A frame without reliable messages is not acknowledged.
     server.send(batch("r1", vec![message(15, None)], 15)).await;
     assert_eq!(next_message_seqs(&mut events).await, [15]);
-    let pinging = tokio::spawn({
-        let client = client.clone();
-        async move { client.ping().await }
-    });
-    server.expect_ping().await;
-    pinging.await.expect("task").expect("ping");
+    sync(&client, &mut server).await;
     client.close().await;
 }
 
@@ -237,12 +243,7 @@ async fn frames_of_rooms_not_joined_are_not_acknowledged() {
     server
         .send(batch("elsewhere", vec![message(3, Some("g3"))], 3))
         .await;
-    let pinging = tokio::spawn({
-        let client = client.clone();
-        async move { client.ping().await }
-    });
-    server.expect_ping().await;
-    pinging.await.expect("task").expect("ping");
+    sync(&client, &mut server).await;
     client.close().await;
 }
 
@@ -350,4 +351,83 @@ async fn sends_carry_reliable_and_msg_id_and_report_dropped() {
         "{refused:?}"
     );
     client.close().await;
+}
+
+/// Expects the next frame to be a like message of `room` with `count` taps; returns its id.
+async fn expect_like(server: &mut ScriptedServer, room: &str, count: u32) -> Option<u32> {
+    match server.next_frame().await {
+        ClientFrame::Send {
+            id,
+            room: sent_room,
+            kind,
+            body,
+            reliable: false,
+            ..
+        } => {
+            assert_eq!((sent_room.as_str(), kind.as_str()), (room, "like"));
+            assert_eq!(body, json!({"count": count}));
+            id
+        }
+        other => panic!("expected a like message, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn likes_are_coalesced_while_one_is_in_flight_and_losses_are_counted() {
+    let (client, _events, mut server) = connect().await;
+    assert_eq!(
+        client.like("r1", 1),
+        Err(ClientError::NotJoined { room: "r1".into() })
+    );
+    let joining = tokio::spawn({
+        let client = client.clone();
+        async move { client.join("r1", DeliveryMode::Push).await }
+    });
+    server.answer_join("r1", 1, vec![]).await;
+    joining.await.expect("task").expect("join");
+
+    // The first tap goes at once.
+    client.like("r1", 1).expect("like");
+    let first = expect_like(&mut server, "r1", 1).await;
+    // Taps while it waits for its reply are summed, and nothing else goes out meanwhile.
+    client.like("r1", 2).expect("like");
+    client.like("r1", 3).expect("like");
+    sync(&client, &mut server).await;
+    let sent = |id, dropped| ServerFrame::Sent {
+        id,
+        room: "r1".into(),
+        seq: if dropped { 0 } else { 2 },
+        ts: 1,
+        dropped,
+    };
+    server.send(sent(first, false)).await;
+    // After the reply (and the room's interval) the sum goes as one message; the server
+    // says the room's policy dropped it.
+    let second = expect_like(&mut server, "r1", 5).await;
+    assert_eq!(client.likes_lost(), 0, "the first like counted");
+    server.send(sent(second, true)).await;
+    sync(&client, &mut server).await;
+    assert_eq!(client.likes_lost(), 5);
+
+    // The taps of a like message the server refuses are lost too.
+    client.like("r1", 4).expect("like");
+    let third = expect_like(&mut server, "r1", 4).await;
+    server
+        .send(ServerFrame::Error {
+            id: third,
+            code: ErrorCode::RATE_LIMITED,
+            message: "slow down".into(),
+            room: Some("r1".into()),
+        })
+        .await;
+    sync(&client, &mut server).await;
+    assert_eq!(client.likes_lost(), 5 + 4);
+
+    // A like message in flight when the connection goes is counted lost.
+    client.like("r1", 6).expect("like");
+    expect_like(&mut server, "r1", 6).await;
+    drop(server);
+    client.close().await;
+    assert_eq!(client.likes_lost(), 5 + 4 + 6);
+    assert_eq!(client.like("r1", 1), Err(ClientError::Closed));
 }
