@@ -95,6 +95,9 @@ run live-room-5000 live-room --members 5000 --rate 200 --payload 100 --duration 
 run live-room-18000 live-room --members 18000 --rate 200 --payload 100 --duration "$duration"
 run live-room-mixed-5000 live-room --members 5000 --rate 200 --payload 100 --duration "$duration" \
     --gift-share 0.1 --low-share 0.2 --slow-share 0.05
+# The live-room operations goal: 200 text messages and 10 reliable gifts per second.
+run live-room-gifts-5000 live-room --members 5000 --rate 210 --payload 100 --duration "$duration" \
+    --gift-share 0.0476
 run connections-18000 connections --members 18000 --duration "$duration"
 run join-storm-1000 join-storm --members 1000 --join-rate 100 --hold 2 --rate 20 --duration "$duration"
 run rooms-1500x10 rooms --rooms 1500 --members-per-room 10 --rate-per-room 1 --duration "$duration"
