@@ -722,7 +722,15 @@ impl Room {
                         // Reliable messages up to the batch's `upto` were sent in it or
                         // skipped: either way they wait for this member's ack now.
                         let track = &mut member.reliable;
-                        if *upto > track.floor {
+                        // Nearly always false: only a batch that passed a new reliable
+                        // message looks further.
+                        let pending_after_floor = self
+                            .pending
+                            .back()
+                            .is_some_and(|p| p.message.message.seq > track.floor);
+                        if !pending_after_floor {
+                            track.floor = track.floor.max(*upto);
+                        } else if *upto > track.floor {
                             let from = self
                                 .pending
                                 .partition_point(|p| p.message.message.seq <= track.floor);

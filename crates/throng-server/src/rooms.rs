@@ -78,7 +78,8 @@ pub struct RoomHandle {
     pub id: Arc<str>,
     pub commands: mpsc::Sender<Command>,
     /// Settings shared with connections, which check rate limits before publishing.
-    pub settings: RwLock<RoomSettings>,
+    /// Shared, not copied: a send reads them without cloning the type map.
+    pub settings: RwLock<Arc<RoomSettings>>,
     /// The room's rate-limit bucket name in the hot state, built once.
     pub rate_key: String,
     /// Messages refused at the door per lane (over the room's rate), for the room's stats.
@@ -100,7 +101,7 @@ impl RoomHandle {
             .rate_per_sec
     }
 
-    pub fn settings(&self) -> RoomSettings {
+    pub fn settings(&self) -> Arc<RoomSettings> {
         self.settings
             .read()
             .expect("settings lock poisoned")
@@ -174,7 +175,7 @@ impl RoomRegistry {
         let handle = Arc::new(RoomHandle {
             id: Arc::from(id),
             commands: tx,
-            settings: RwLock::new(settings.clone()),
+            settings: RwLock::new(Arc::new(settings.clone())),
             rate_key: rate_key(id),
             refused: Default::default(),
             generation: self.next_generation.fetch_add(1, Ordering::Relaxed),
@@ -476,7 +477,7 @@ impl Host {
                     .handle
                     .settings
                     .write()
-                    .expect("settings lock poisoned") = settings.clone();
+                    .expect("settings lock poisoned") = Arc::new(settings.clone());
                 self.room.set_settings(settings);
             }
             Command::Info(reply) => {
