@@ -309,7 +309,8 @@ impl Room {
         if self.slots.len() >= MAX_OPEN_SLOTS {
             return false;
         }
-        let lane = policy.priority();
+        // The lane the message was published in (the publisher decided it from the policy).
+        let lane = message.message.priority;
         let Some(state) = windows::first_state(&policy, message.message.clone(), &mut self.totals)
         else {
             return false;
