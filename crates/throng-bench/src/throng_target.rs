@@ -227,17 +227,7 @@ struct Connection {
 
 impl Connection {
     async fn send(&mut self, frame: &ClientFrame) -> anyhow::Result<()> {
-        let bytes = self.codec.encode_client(frame);
-        let message = if self.codec.is_binary() {
-            WsMessage::Binary(bytes)
-        } else {
-            WsMessage::Text(
-                bytes
-                    .try_into()
-                    .map_err(|_| anyhow!("JSON frame is not UTF-8"))?,
-            )
-        };
-        self.ws.send(message).await?;
+        self.ws.send(ws_message(self.codec, frame)?).await?;
         Ok(())
     }
 
@@ -302,22 +292,12 @@ impl Target for ThrongTarget {
         let mut connection = self.connect(Some(source_ip), &user, &[]).await?;
         connection.join(room, DeliveryMode::Push).await?;
         let ping_every = connection.heartbeat / 2;
-        let ping = connection
-            .codec
-            .encode_client(&ClientFrame::Ping { id: None });
         Ok(Box::new(ThrongSubscriber {
             room: room.to_owned(),
             codec: connection.codec,
             next_ping: Instant::now() + ping_every,
             ping_every,
-            ping: if connection.codec.is_binary() {
-                WsMessage::Binary(ping)
-            } else {
-                WsMessage::Text(
-                    ping.try_into()
-                        .map_err(|_| anyhow!("JSON frame is not UTF-8"))?,
-                )
-            },
+            ping: ws_message(connection.codec, &ClientFrame::Ping { id: None })?,
             ws: connection.ws,
         }))
     }
@@ -398,19 +378,23 @@ impl ThrongSubscriber {
             room: self.room.clone(),
             seqs,
         };
-        let bytes = self.codec.encode_client(&ack);
-        let message = if self.codec.is_binary() {
-            WsMessage::Binary(bytes)
-        } else {
-            WsMessage::Text(
-                bytes
-                    .try_into()
-                    .map_err(|_| anyhow!("JSON frame is not UTF-8"))?,
-            )
-        };
-        self.ws.send(message).await?;
+        self.ws.send(ws_message(self.codec, &ack)?).await?;
         Ok(())
     }
+}
+
+/// A client frame as a WebSocket message: text for JSON, binary for MessagePack.
+fn ws_message(codec: Codec, frame: &ClientFrame) -> anyhow::Result<WsMessage> {
+    let bytes = codec.encode_client(frame);
+    Ok(if codec.is_binary() {
+        WsMessage::Binary(bytes)
+    } else {
+        WsMessage::Text(
+            bytes
+                .try_into()
+                .map_err(|_| anyhow!("JSON frame is not UTF-8"))?,
+        )
+    })
 }
 
 /// The seqs of the reliable messages (those with an `id`) in a `batch` or `joined`

@@ -27,5 +27,5 @@ pub use rate::{KeyedLimiter, Refusal, TokenBucket};
 pub use room::{ConnId, Deliver, FlushReport, Room, RoomCounters, RoomError, Snapshot, MAX_PULL};
 pub use settings::{
     AttributeWriters, BatchSettings, NotifySettings, RecordingSettings, ReliableSenders,
-    ReliableSettings, RoomSettings, SettingsError, TypePolicy,
+    ReliableSettings, RoomSettings, SettingsError, TypePolicy, WhoMay,
 };

@@ -129,16 +129,7 @@ pub fn default_types() -> BTreeMap<String, TypePolicy> {
 }
 
 /// Who may send reliable messages from a client connection (the server API always may).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum ReliableSenders {
-    /// Users with the `moderator` or `system` role (the default).
-    #[default]
-    Moderators,
-    /// Every member of the room.
-    Members,
-}
+pub type ReliableSenders = WhoMay;
 
 /// Reliable messages (gifts, red packets, product cards): stored before the sender's
 /// ack, carried again until each member acknowledges them.
@@ -194,10 +185,13 @@ impl Default for RecordingSettings {
 }
 
 /// Who may write a room's attributes from a client connection.
+pub type AttributeWriters = WhoMay;
+
+/// Which users may do something from a client connection (the server API always may).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum AttributeWriters {
+pub enum WhoMay {
     /// Users with the `moderator` or `system` role (the default).
     #[default]
     Moderators,
