@@ -124,7 +124,8 @@ pub async fn hot_state(hot: Arc<dyn HotState>) {
     );
     assert_eq!(hot.online("contract-room-none").await.unwrap(), 0);
 
-    hot_state_attributes(hot).await;
+    hot_state_attributes(hot.clone()).await;
+    hot_state_counters(hot).await;
 }
 
 /// Attributes in [`HotState`]: versions count every change, refusals change nothing,
@@ -193,12 +194,54 @@ async fn hot_state_attributes(hot: Arc<dyn HotState>) {
         .await
         .unwrap();
     assert_eq!(nobody, Ok(vec![]));
-    hot.attr_drop(room).await.unwrap();
+    hot.drop_room(room).await.unwrap();
     assert_eq!(
         hot.attr_since(room, 0).await.unwrap(),
         Since::Changes(vec![]),
         "dropped"
     );
+}
+
+/// Running counters add up per room and name, are bounded per room, and go with the room.
+async fn hot_state_counters(hot: Arc<dyn HotState>) {
+    let room = "contract-counters";
+    assert!(hot.counters(room).await.unwrap().is_empty());
+    // (name, n, total after)
+    let cases = [
+        ("like", 5, 5),
+        ("like", 1000, 1005),
+        ("heart", 1, 1),
+        ("like", 0, 1005),
+    ];
+    for (name, n, total) in cases {
+        assert_eq!(
+            hot.counter_add(room, name, n).await.unwrap(),
+            total,
+            "{name} +{n}"
+        );
+    }
+    let counters = hot.counters(room).await.unwrap();
+    assert_eq!(counters.get("like"), Some(&1005));
+    assert_eq!(counters.get("heart"), Some(&1));
+    assert!(hot
+        .counters("contract-counters-other")
+        .await
+        .unwrap()
+        .is_empty());
+    for i in 0..crate::MAX_ROOM_COUNTERS - 2 {
+        hot.counter_add(room, &format!("k{i}"), 1).await.unwrap();
+    }
+    assert!(matches!(
+        hot.counter_add(room, "one-too-many", 1).await,
+        Err(crate::BackendError::LimitReached(_))
+    ));
+    assert_eq!(
+        hot.counter_add(room, "like", 1).await.unwrap(),
+        1006,
+        "existing ones still count"
+    );
+    hot.drop_room(room).await.unwrap();
+    assert!(hot.counters(room).await.unwrap().is_empty(), "dropped");
 }
 
 /// [`Store`]: rooms are created once, read back equal, updated, listed in id order with

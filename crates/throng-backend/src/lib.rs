@@ -18,6 +18,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use throng_protocol::{Message, Priority};
 use throng_room::attributes::{AttrError, AttributeLimits, Change, Since};
@@ -135,9 +136,17 @@ pub trait HotState: Send + Sync + 'static {
     /// A room's attribute changes after `version`, or its full set when the log no
     /// longer covers that version (a room never written is an empty set at version 0).
     async fn attr_since(&self, room: &str, version: u64) -> Result<Since, BackendError>;
-    /// Forgets a room's attributes (the room was deleted).
-    async fn attr_drop(&self, room: &str) -> Result<(), BackendError>;
+    /// Adds `n` to a room's running counter `name` (the total of an aggregated kind, such
+    /// as likes) and returns the new total. At most [`MAX_ROOM_COUNTERS`] per room.
+    async fn counter_add(&self, room: &str, name: &str, n: u64) -> Result<u64, BackendError>;
+    /// A room's running counters.
+    async fn counters(&self, room: &str) -> Result<BTreeMap<String, u64>, BackendError>;
+    /// Forgets a room's hot state: attributes and counters (the room was deleted).
+    async fn drop_room(&self, room: &str) -> Result<(), BackendError>;
 }
+
+/// The most running counters a room keeps (one per aggregated kind).
+pub const MAX_ROOM_COUNTERS: usize = 64;
 
 /// One write to a room's attributes.
 #[derive(Debug, Clone, PartialEq)]

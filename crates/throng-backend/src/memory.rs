@@ -2,7 +2,7 @@
 
 use crate::{unix_ms, AttrWrite, BackendError, Draft, HotState, RoomBus, Subscription};
 use async_trait::async_trait;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use throng_protocol::Message;
 use throng_room::attributes::{
@@ -177,6 +177,9 @@ pub struct MemoryHotState {
     /// room fails with [`BackendError::LimitReached`].
     attributes: Mutex<HashMap<String, RoomAttributes>>,
     max_attribute_rooms: usize,
+    /// Running counters by room, bounded like attributes: `max_attribute_rooms` rooms,
+    /// [`crate::MAX_ROOM_COUNTERS`] each.
+    counters: Mutex<HashMap<String, BTreeMap<String, u64>>>,
 }
 
 impl MemoryHotState {
@@ -194,6 +197,7 @@ impl MemoryHotState {
             online: Mutex::new(HashMap::new()),
             attributes: Mutex::new(HashMap::new()),
             max_attribute_rooms,
+            counters: Mutex::new(HashMap::new()),
         }
     }
 
@@ -294,10 +298,44 @@ impl HotState for MemoryHotState {
         })
     }
 
-    async fn attr_drop(&self, room: &str) -> Result<(), BackendError> {
+    async fn counter_add(&self, room: &str, name: &str, n: u64) -> Result<u64, BackendError> {
+        let mut rooms = self.counters.lock().expect("counters lock poisoned");
+        if !rooms.contains_key(room) && rooms.len() >= self.max_attribute_rooms {
+            return Err(BackendError::LimitReached(format!(
+                "counters are kept for at most {} rooms",
+                self.max_attribute_rooms
+            )));
+        }
+        let counters = rooms.entry(room.to_owned()).or_default();
+        if !counters.contains_key(name) && counters.len() >= crate::MAX_ROOM_COUNTERS {
+            return Err(BackendError::LimitReached(format!(
+                "a room keeps at most {} counters",
+                crate::MAX_ROOM_COUNTERS
+            )));
+        }
+        let total = counters.entry(name.to_owned()).or_insert(0);
+        *total = total.saturating_add(n);
+        Ok(*total)
+    }
+
+    async fn counters(&self, room: &str) -> Result<BTreeMap<String, u64>, BackendError> {
+        Ok(self
+            .counters
+            .lock()
+            .expect("counters lock poisoned")
+            .get(room)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn drop_room(&self, room: &str) -> Result<(), BackendError> {
         self.attributes
             .lock()
             .expect("attributes lock poisoned")
+            .remove(room);
+        self.counters
+            .lock()
+            .expect("counters lock poisoned")
             .remove(room);
         Ok(())
     }

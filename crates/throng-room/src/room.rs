@@ -111,7 +111,8 @@ type BatchKey = ([u64; 3], [u64; 3], Codec);
 pub struct Snapshot {
     pub msgs: Vec<Arc<EncodedMessage>>,
     pub skipped: Skipped,
-    /// The room's latest seq.
+    /// The room's latest seq that the member may read: below an open window's placeholder,
+    /// whose final message comes later under its (lower) seq.
     pub seq: u64,
 }
 
@@ -198,9 +199,15 @@ impl Room {
         }
     }
 
-    /// Running totals of the room's aggregated kinds (likes), since the room started here.
+    /// Running totals of the room's aggregated kinds (likes).
     pub fn totals(&self) -> &BTreeMap<String, u64> {
         &self.totals
+    }
+
+    /// Starts the running totals from the room's stored counters (a host that starts
+    /// again after the room emptied, or after a restart, goes on counting from there).
+    pub fn seed_totals(&mut self, totals: BTreeMap<String, u64>) {
+        self.totals = totals;
     }
 
     /// Reliable messages the room holds for members that have not acknowledged them.
@@ -512,11 +519,11 @@ impl Room {
     }
 
     /// The latest `n` messages across lanes, in seq order.
+    /// Open windows are left out (see [`Room::readable`]).
     fn recent(&self, n: usize) -> Snapshot {
-        let mut msgs: Vec<Arc<EncodedMessage>> = self
-            .rings
-            .iter()
-            .flat_map(|ring| ring.range_from(0).rev().take(n).cloned())
+        let heads = self.heads();
+        let mut msgs: Vec<Arc<EncodedMessage>> = (0..3)
+            .flat_map(|lane| self.readable(lane, 0, heads).rev().take(n).cloned())
             .collect();
         msgs.sort_unstable_by_key(|m| m.message.seq);
         let excess = msgs.len().saturating_sub(n);
@@ -524,8 +531,23 @@ impl Room {
         Snapshot {
             msgs,
             skipped: Skipped::default(),
-            seq: self.last_seq,
+            seq: upto_at(&self.rings, heads, self.last_seq),
         }
+    }
+
+    /// A lane's retained messages from absolute index `from` up to `heads`: an open
+    /// window's placeholder and what follows it are not readable yet (they come in a
+    /// batch once the window closes, with the window's final content under the same seq).
+    fn readable(
+        &self,
+        lane: usize,
+        from: u64,
+        heads: [u64; 3],
+    ) -> impl DoubleEndedIterator<Item = &Arc<EncodedMessage>> + ExactSizeIterator {
+        let ring = &self.rings[lane];
+        let start = from.max(ring.base());
+        ring.range_from(from)
+            .take(heads[lane].saturating_sub(start) as usize)
     }
 
     /// Adds the reliable messages after `since` that the snapshot lacks (they fell off the
@@ -554,13 +576,14 @@ impl Room {
     /// Retained messages with seq > `since`, at most `limit`, keeping higher lanes first
     /// and the newest within a lane; everything else after `since` counts as skipped.
     fn select_after(&self, since: u64, limit: u32) -> Snapshot {
+        let heads = self.heads();
         let mut budget = limit as usize;
         let mut msgs = Vec::new();
         let mut skipped = Skipped::default();
         for priority in Priority::ALL {
             let ring = &self.rings[priority.index()];
             skipped.add(priority, ring.evicted_after_seq(since));
-            let candidates = ring.range_from(ring.index_after_seq(since));
+            let candidates = self.readable(priority.index(), ring.index_after_seq(since), heads);
             let n = candidates.len();
             let take = n.min(budget);
             skipped.add(priority, (n - take) as u64);
@@ -571,7 +594,7 @@ impl Room {
         Snapshot {
             msgs,
             skipped,
-            seq: self.last_seq,
+            seq: upto_at(&self.rings, heads, self.last_seq),
         }
     }
 
@@ -778,7 +801,7 @@ impl Room {
                         report.encodings += 1;
                         member.codec.encode_server(&ServerFrame::Notify {
                             room: self.id.clone(),
-                            seq: self.last_seq,
+                            seq: upto_at(&self.rings, heads, self.last_seq),
                         })
                     });
                     if out.deliver(member.conn, frame) {

@@ -883,3 +883,28 @@ fn an_open_window_holds_back_its_lane_but_not_the_others() {
         "the like update, then what waited behind it"
     );
 }
+
+#[test]
+fn joins_and_pulls_do_not_see_an_open_window_only_its_final_message() {
+    let mut room = Room::new("r", RoomSettings::default());
+    let mut out = Recorder::default();
+    room.insert(msg(1, Priority::Low), 0);
+    room.insert(typed(2, "a", "like", serde_json::json!({"count": 3})), 0);
+    // A member joining (or resuming) while the window is open sees what is before it.
+    for since in [None, Some(0)] {
+        let snapshot = room
+            .join(7, Codec::Json, DeliveryMode::Push, since, false)
+            .unwrap();
+        let seqs: Vec<u64> = snapshot.msgs.iter().map(|m| m.message.seq).collect();
+        assert_eq!(seqs, [1], "since {since:?}");
+    }
+    room.insert(typed(3, "b", "like", serde_json::json!({"count": 4})), 10);
+    assert_eq!(room.pull(7, 0, 100).unwrap().msgs.len(), 1);
+    flush_until(&mut room, &mut out, 100, 400);
+    let likes = received(&out, 7);
+    assert_eq!(likes.len(), 1);
+    assert_eq!(
+        (likes[0].seq, &likes[0].body),
+        (2, &serde_json::json!({"count": 7, "delta": 7}))
+    );
+}

@@ -398,6 +398,12 @@ async fn delete_room(
         .remove_room(&id)
         .await
         .map_err(ApiError::backend)?;
+    // Its attributes and counters go too: a room created again with this id starts empty.
+    node.backends
+        .hot
+        .drop_room(&id)
+        .await
+        .map_err(ApiError::backend)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

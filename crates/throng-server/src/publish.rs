@@ -115,6 +115,10 @@ pub async fn publish(
         Some(ReliableId::New(id)) => Some(id),
         None => None,
     };
+    // Aggregated kinds (likes) also add to the room's stored counter, once per message
+    // whichever node hosts the room, so totals outlive room hosts and restarts of them.
+    let aggregated = (!reliable && matches!(policy, TypePolicy::Aggregate))
+        .then(|| throng_room::windows::aggregate_count(&body));
     let draft = Draft {
         from,
         kind,
@@ -128,6 +132,12 @@ pub async fn publish(
         .publish(room, draft)
         .await
         .map_err(unavailable)?;
+    if let Some(n) = aggregated {
+        if let Err(e) = node.backends.hot.counter_add(room, &message.kind, n).await {
+            // The message is out; only the stored total misses it.
+            tracing::warn!(room, error = %e, "room counter not updated");
+        }
+    }
     if reliable {
         // Stored before the sender's ack. Members online got it from the bus already; if
         // storing fails the sender sees an error and retries with the same id, which

@@ -164,6 +164,7 @@ impl RoomRegistry {
         // for members that resume from before them.
         let stored_at = throng_backend::unix_ms();
         let reliable = backends.store.reliable_pending(id, stored_at).await?;
+        let totals = backends.hot.counters(id).await?;
         let mut hosts = self.hosts.lock().expect("registry lock poisoned");
         if let Some(handle) = hosts.get(id) {
             return Ok(Some(handle.clone()));
@@ -185,9 +186,17 @@ impl RoomRegistry {
         drop(hosts);
         let mut room = Room::new(id, settings);
         let start = Instant::now();
-        for message in recent.into_iter().filter(|m| !m.kind.starts_with('@')) {
+        // History for joins: control messages and windowed kinds (like counters, merged
+        // notices) are not history; the stored counters seed the totals instead.
+        let history = recent.into_iter().filter(|m| {
+            !m.kind.starts_with('@')
+                && (m.is_reliable() || !room.settings().policy(&m.kind).is_windowed())
+        });
+        let history: Vec<_> = history.collect();
+        for message in history {
             room.insert(Arc::new(EncodedMessage::new((*message).clone())), 0);
         }
+        room.seed_totals(totals);
         for (message, expires_at) in reliable {
             // The room's clock starts now, at 0.
             let expires_in = expires_at.saturating_sub(stored_at);

@@ -372,3 +372,50 @@ async fn members_get_stats_and_merged_presence_notices() {
     let stats = last_stats.unwrap();
     assert_eq!((stats.room.as_str(), stats.connections), ("stage", 31));
 }
+
+#[tokio::test]
+async fn like_totals_outlive_the_room_host_and_go_with_the_room() {
+    let server = TestServer::start().await;
+    server.create_room("tally", json!({})).await;
+    let like = |count: u64| {
+        let server = &server;
+        async move {
+            let (status, reply) = server
+                .api(
+                    reqwest::Method::POST,
+                    "/v1/rooms/tally/messages",
+                    Some(json!({"kind": "like", "body": {"count": count}})),
+                )
+                .await;
+            assert_eq!(status, 201, "{reply}");
+        }
+    };
+    // Nobody is in the room, so no host runs: the likes still count.
+    like(40).await;
+    like(2).await;
+    let (viewer, mut events) = server.client("viewer").await;
+    viewer.join("tally", DeliveryMode::Push).await.unwrap();
+    like(1).await;
+    let mut got = Vec::new();
+    collect_until(&mut events, &mut got, |g| {
+        g.iter().any(|m| m.kind == "like")
+    })
+    .await;
+    assert_eq!(got.last().unwrap().body, json!({"count": 43, "delta": 1}));
+    // Deleting the room forgets its counters (and attributes): a new room of the same
+    // name starts from zero.
+    let (status, _) = server
+        .api(reqwest::Method::DELETE, "/v1/rooms/tally", None)
+        .await;
+    assert_eq!(status, 204);
+    server.create_room("tally", json!({})).await;
+    let (viewer, mut events) = server.client("viewer2").await;
+    viewer.join("tally", DeliveryMode::Push).await.unwrap();
+    like(5).await;
+    let mut got = Vec::new();
+    collect_until(&mut events, &mut got, |g| {
+        g.iter().any(|m| m.kind == "like")
+    })
+    .await;
+    assert_eq!(got.last().unwrap().body, json!({"count": 5, "delta": 5}));
+}
