@@ -673,6 +673,15 @@ impl ConnectionTask {
         self.shared
             .likes_lost
             .fetch_add(u64::from(taps), Ordering::SeqCst);
+        let reason = match &error {
+            Some(error) => error.to_string(),
+            None => "dropped: the room was over its rate".to_owned(),
+        };
+        self.emit(Event::LikesLost {
+            room: room.to_owned(),
+            taps,
+            reason,
+        });
     }
 
     /// A request failed without a proper reply: the app hears `error`; the SDK's own

@@ -41,6 +41,14 @@ pub enum Event {
     /// The room's attributes reached `version`: pull the changes after the version you
     /// hold with [`crate::Client::attr_pull`] and [`throng_protocol::attrs::apply`] them.
     AttrNotify { room: String, version: u64 },
+    /// Taps given to [`crate::Client::like`] that did not count: the server refused or
+    /// dropped their like message, or the connection dropped before its reply (the SDK
+    /// does not send it again, as the server may have counted it).
+    LikesLost {
+        room: String,
+        taps: u32,
+        reason: String,
+    },
     /// The room's live statistics, pushed every `stats_interval_ms` of the room.
     Stats(throng_protocol::RoomStats),
     /// The full attribute set of a room the SDK re-joined after a reconnect: replace the

@@ -374,7 +374,7 @@ async fn expect_like(server: &mut ScriptedServer, room: &str, count: u32) -> Opt
 
 #[tokio::test]
 async fn likes_are_coalesced_while_one_is_in_flight_and_losses_are_counted() {
-    let (client, _events, mut server) = connect().await;
+    let (client, mut events, mut server) = connect().await;
     assert_eq!(
         client.like("r1", 1),
         Err(ClientError::NotJoined { room: "r1".into() })
@@ -430,4 +430,13 @@ async fn likes_are_coalesced_while_one_is_in_flight_and_losses_are_counted() {
     client.close().await;
     assert_eq!(client.likes_lost(), 5 + 4 + 6);
     assert_eq!(client.like("r1", 1), Err(ClientError::Closed));
+    // Each loss was also an event, with its taps.
+    let mut lost = Vec::new();
+    while let Some(event) = events.next().await {
+        if let Event::LikesLost { room, taps, .. } = event {
+            lost.push((room, taps));
+        }
+    }
+    let r1 = |taps| ("r1".to_owned(), taps);
+    assert_eq!(lost, [r1(5), r1(4), r1(6)]);
 }

@@ -350,6 +350,7 @@ async fn chat(url: String, token: String, room: String) -> anyhow::Result<()> {
                     say!("! {by}: {action:?}{until}{reason}");
                 }
                 Some(Event::AttrNotify { version, .. }) => say!("! room attributes changed (version {version})"),
+                Some(Event::LikesLost { taps, reason, .. }) => say!("! {taps} likes did not count: {reason}"),
                 Some(Event::Notify { .. } | Event::Attributes { .. } | Event::Stats(_)) => {}
                 Some(Event::Closed) | None => break,
             },
