@@ -275,8 +275,23 @@ impl Connection {
                 "this room's attributes are written by moderators".into(),
             ));
         }
+        let handle = joined.handle.clone();
+        let owned = matches!(
+            write,
+            throng_backend::AttrWrite::Set {
+                delete_on_leave: true,
+                ..
+            }
+        );
         match crate::attributes::write(&self.node.backends, &room, &settings, write).await {
-            Ok(version) => Ok(ServerFrame::AttrSaved { id, room, version }),
+            Ok(version) => {
+                if owned {
+                    // Ahead of this connection's leave on the same queue, so the host
+                    // knows to clean up after it.
+                    let _ = handle.commands.send(Command::AttributesOwned).await;
+                }
+                Ok(ServerFrame::AttrSaved { id, room, version })
+            }
             Err(crate::attributes::WriteError::Refused(e)) => Err(crate::attributes::refusal(&e)),
             Err(crate::attributes::WriteError::Backend(e)) => Err(unavailable(e)),
         }

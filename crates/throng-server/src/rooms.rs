@@ -57,6 +57,8 @@ pub enum Command {
         seqs: Vec<u64>,
     },
     Settings(RoomSettings),
+    /// A member set an attribute that is deleted when it leaves.
+    AttributesOwned,
     Info(oneshot::Sender<HostInfo>),
     Stats(oneshot::Sender<RoomStats>),
     /// A moderation action across all rooms, forwarded by the node's global listener.
@@ -165,6 +167,10 @@ impl RoomRegistry {
         let stored_at = throng_backend::unix_ms();
         let reliable = backends.store.reliable_pending(id, stored_at).await?;
         let totals = backends.hot.counters(id).await?;
+        let has_attributes = !matches!(
+            backends.hot.attr_since(id, 0).await?,
+            throng_protocol::attrs::Since::Changes(changes) if changes.is_empty()
+        );
         let mut hosts = self.hosts.lock().expect("registry lock poisoned");
         if let Some(handle) = hosts.get(id) {
             return Ok(Some(handle.clone()));
@@ -211,6 +217,7 @@ impl RoomRegistry {
             backends: backends.clone(),
             attr_notify: None,
             last_stats: StatsMark::default(),
+            has_attributes,
         };
         tokio::spawn(host.run(rx, subscription));
         Ok(Some(handle))
@@ -265,6 +272,9 @@ struct Host {
     attr_notify: Option<(u64, Instant)>,
     /// Joins and leaves at the previous statistics, for the rates.
     last_stats: StatsMark,
+    /// Whether the room has (or may have) attributes: only then can a leaving user own
+    /// some to delete.
+    has_attributes: bool,
 }
 
 /// Where the counters stood at the previous statistics.
@@ -387,6 +397,7 @@ impl Host {
                 }
                 received = subscription.recv() => match received {
                     BusRecv::Message(message) if message.kind == ATTR_KIND => {
+                        self.has_attributes = true;
                         let version = message.body.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
                         let interval = Duration::from_millis(self.room.flush_interval_ms());
                         self.attr_notify = match self.attr_notify {
@@ -481,6 +492,7 @@ impl Host {
                 let _ = reply.send(self.room.pull(conn, since, limit));
             }
             Command::Ack { conn, seqs } => self.room.ack(conn, &seqs),
+            Command::AttributesOwned => self.has_attributes = true,
             Command::Settings(settings) => {
                 *self
                     .handle
@@ -642,7 +654,7 @@ impl Host {
     /// attributes the user set with `delete_on_leave`, and announce the change. (In a
     /// cluster the user may still be on another node; that node's leave repeats this.)
     fn user_may_have_left(&self, user: &Arc<str>) {
-        if self.members.values().any(|link| link.user == *user) {
+        if !self.has_attributes || self.members.values().any(|link| link.user == *user) {
             return;
         }
         let backends = self.backends.clone();
