@@ -61,6 +61,20 @@ fn layers_apply_in_order_defaults_file_environment() {
             },
         ),
         (
+            "a file's message types replace the default ones",
+            Some("[rooms.defaults.types]\ncheer = { policy = \"drop_over_rate\" }\n"),
+            vec![],
+            |c| {
+                c.rooms.defaults.types.clear();
+                c.rooms.defaults.types.insert(
+                    "cheer".into(),
+                    throng_room::TypePolicy::DropOverRate {
+                        priority: throng_protocol::Priority::Low,
+                    },
+                );
+            },
+        ),
+        (
             "list from environment",
             None,
             vec![(

@@ -34,8 +34,9 @@ pub struct RoomSettings {
     pub attribute_writers: AttributeWriters,
     /// What happens to each message type (`kind`): delivered in a lane, aggregated into a
     /// counter, merged, kept latest per key, or dropped while the room is over its rate.
-    /// Setting it replaces the whole default map. Kinds not in the map are delivered in the
-    /// high lane (or the lane the sender asks for).
+    /// A config file's table replaces the defaults; the server API merges changes by kind
+    /// (`null` removes one). Kinds not in the map are delivered in the high lane (or the
+    /// lane the sender asks for).
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub types: BTreeMap<String, TypePolicy>,
     /// How long aggregated, merged and keep-latest messages collect before members get

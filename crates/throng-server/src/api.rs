@@ -202,12 +202,20 @@ pub struct Published {
     dropped: bool,
 }
 
-/// Overlays `patch` on `base`: objects merge key by key, anything else replaces.
+/// Overlays `patch` on `base` as a JSON merge patch: objects merge key by key, `null`
+/// removes a key (a setting goes back to its default, a kind leaves `types`), anything
+/// else replaces. A type policy (an object with `policy`) replaces the old one whole, so
+/// that switching policies leaves no field of the old one behind.
 fn merge_json(base: &mut serde_json::Value, patch: serde_json::Value) {
+    use serde_json::Value;
     match (base, patch) {
-        (serde_json::Value::Object(base), serde_json::Value::Object(patch)) => {
+        (Value::Object(base), Value::Object(patch)) if !patch.contains_key("policy") => {
             for (key, value) in patch {
-                merge_json(base.entry(key).or_insert(serde_json::Value::Null), value);
+                if value.is_null() {
+                    base.remove(&key);
+                } else {
+                    merge_json(base.entry(key).or_insert(Value::Null), value);
+                }
             }
         }
         (base, patch) => *base = patch,
@@ -1118,6 +1126,47 @@ async fn delete_attribute(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn type_policies_merge_by_kind_and_null_removes_one() {
+        let base = RoomSettings::default();
+        let patch = json!({"types": {
+            "like": {"policy": "latest", "key": "slot"},
+            "cheer": {"policy": "drop_over_rate"},
+            "join": null,
+        }});
+        let patched = patched_settings(&base, Some(patch)).unwrap();
+        let types = &patched.types;
+        assert_eq!(
+            types["like"],
+            throng_room::TypePolicy::Latest {
+                key: "slot".into(),
+                priority: Priority::High
+            }
+        );
+        assert_eq!(
+            types["cheer"],
+            throng_room::TypePolicy::DropOverRate {
+                priority: Priority::Low
+            }
+        );
+        assert!(!types.contains_key("join"), "removed");
+        assert_eq!(types["text"], base.types["text"], "others kept");
+        // Back from latest to aggregate: no `key` is left behind to trip the parser.
+        let back = patched_settings(
+            &patched,
+            Some(json!({"types": {"like": {"policy": "aggregate"}}})),
+        )
+        .unwrap();
+        assert_eq!(back.types["like"], throng_room::TypePolicy::Aggregate);
+        // A null setting goes back to its default.
+        let reset = patched_settings(
+            &patched_settings(&base, Some(json!({"rate_per_sec": 5}))).unwrap(),
+            Some(json!({"rate_per_sec": null})),
+        )
+        .unwrap();
+        assert_eq!(reset.rate_per_sec, base.rate_per_sec);
+    }
 
     #[test]
     fn settings_patches_merge_and_validate() {
