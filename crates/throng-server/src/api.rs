@@ -157,7 +157,9 @@ pub struct ListQuery {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRoom {
-    /// Fields to change; fields left out keep their current values.
+    /// Fields to change, as a JSON merge patch: fields left out keep their current values,
+    /// `null` puts a setting back to its default or removes a kind from `types`, and a
+    /// kind's policy is replaced whole.
     settings: serde_json::Value,
 }
 
@@ -353,7 +355,8 @@ async fn get_room(
     Ok(Json(room_info(&node, record).await?))
 }
 
-/// Change a room's settings (limits, ring sizes, batching). Takes effect at once.
+/// Change a room's settings (limits, ring sizes, batching, type policies, reliable
+/// messages, statistics, recording). Takes effect at once.
 #[utoipa::path(patch, path = "/v1/rooms/{id}", tag = "rooms", params(("id" = String, Path)), request_body = UpdateRoom,
     responses((status = 200, body = RoomInfo), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn update_room(
