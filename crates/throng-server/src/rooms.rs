@@ -218,6 +218,7 @@ impl RoomRegistry {
             attr_notify: None,
             last_stats: StatsMark::default(),
             has_attributes,
+            last_pushed: None,
         };
         tokio::spawn(host.run(rx, subscription));
         Ok(Some(handle))
@@ -275,6 +276,8 @@ struct Host {
     /// Whether the room has (or may have) attributes: only then can a leaving user own
     /// some to delete.
     has_attributes: bool,
+    /// The statistics last pushed to members.
+    last_pushed: Option<RoomStats>,
 }
 
 /// Where the counters stood at the previous statistics.
@@ -624,9 +627,22 @@ impl Host {
 
     /// Sends every member the room's statistics: one frame per interval, encoded once per
     /// codec, however many members come and go.
+    /// Figures that did not change since the last push are not sent again: a quiet room
+    /// costs nothing.
     fn push_stats(&mut self) {
         let online = self.distinct_users();
-        let mut frame = PerCodec::new(ServerFrame::Stats(self.stats(online, true)));
+        let stats = self.stats(online, true);
+        let unchanged = self.last_pushed.as_ref().is_some_and(|last| {
+            RoomStats {
+                ts: stats.ts,
+                ..last.clone()
+            } == stats
+        });
+        if unchanged {
+            return;
+        }
+        self.last_pushed = Some(stats.clone());
+        let mut frame = PerCodec::new(ServerFrame::Stats(stats));
         for link in self.members.values() {
             // Best effort: the next interval brings fresh figures anyway.
             link.outbox
