@@ -421,8 +421,10 @@ impl Connection {
                     let reply = match incoming {
                         None => return End::Gone,
                         Some(Err(e)) => return read_error_end(e),
-                        Some(Ok(WsMessage::Text(text))) => self.handle_bytes(Codec::Json, text.as_bytes()).await,
-                        Some(Ok(WsMessage::Binary(bytes))) => self.handle_bytes(Codec::MsgPack, &bytes).await,
+                        // Boxed: a request's state (join, send, moderation...) lives on the
+                        // heap while it runs, so the idle connection task stays small.
+                        Some(Ok(WsMessage::Text(text))) => Box::pin(self.handle_bytes(Codec::Json, text.as_bytes())).await,
+                        Some(Ok(WsMessage::Binary(bytes))) => Box::pin(self.handle_bytes(Codec::MsgPack, &bytes)).await,
                         Some(Ok(WsMessage::Close(_))) => return End::Gone,
                         Some(Ok(_)) => None, // pings are answered by the WebSocket layer
                     };
