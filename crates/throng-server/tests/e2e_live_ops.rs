@@ -73,8 +73,8 @@ async fn a_reliable_message_is_carried_again_until_acked_and_stored_once_per_id(
     let repeats = read_reliable(&mut silent, "gifts", false, |g| g.len() >= 3).await;
     assert!(repeats.iter().all(|m| m.id.as_deref() == Some("order-1")));
     assert!(repeats.iter().all(|m| Some(m.seq) == first["seq"].as_u64()));
-    // The acking client's ack arrived well within the retry interval (1 s): only the
-    // silent one was carried the message again.
+    // The silent client was carried the message twice more, then given up on; the
+    // acking one never was (unless its ack took over a second, which only adds retries).
     let metrics = tokio::time::timeout(PATIENCE, async {
         loop {
             let metrics = server.metrics().await;
@@ -86,7 +86,7 @@ async fn a_reliable_message_is_carried_again_until_acked_and_stored_once_per_id(
     })
     .await
     .expect("the room gives up on the silent client");
-    assert_eq!(metric(&metrics, "throng_reliable_retries_total", ""), 2.0);
+    assert!(metric(&metrics, "throng_reliable_retries_total", "") >= 2.0);
     assert_eq!(metric(&metrics, "throng_reliable_gave_up_total", ""), 1.0);
     assert_eq!(metric(&metrics, "throng_reliable_messages_total", ""), 1.0);
 }
