@@ -336,12 +336,17 @@ async fn members_get_stats_and_merged_presence_notices() {
         .await;
     let (host, mut host_events) = server.client("host").await;
     host.join("stage", DeliveryMode::Push).await.unwrap();
-    let mut crowd = Vec::new();
-    for i in 0..30 {
-        let (client, events) = server.client(&format!("guest{i}")).await;
-        client.join("stage", DeliveryMode::Push).await.unwrap();
-        crowd.push((client, events));
-    }
+    // The crowd arrives at once, as a crowd does.
+    // Kept alive until the end: dropping a client leaves the room.
+    let _crowd = futures_util::future::join_all((0..30).map(|i| {
+        let server = &server;
+        async move {
+            let (client, events) = server.client(&format!("guest{i}")).await;
+            client.join("stage", DeliveryMode::Push).await.unwrap();
+            (client, events)
+        }
+    }))
+    .await;
     let mut notices: Vec<Message> = Vec::new();
     let mut last_stats = None;
     tokio::time::timeout(PATIENCE, async {
