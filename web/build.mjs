@@ -1,5 +1,6 @@
-// Builds the demo into the folder the server embeds (crates/throng-server/web/):
-// app.js (the page's TypeScript and the SDK, bundled), index.html and app.css.
+// Builds the demo's script into the folder the server embeds (crates/throng-server/web/):
+// app.js, the page's TypeScript and the SDK, bundled. The server embeds index.html and
+// app.css straight from src/.
 //
 //   node build.mjs            writes the files
 //   node build.mjs --check    builds into memory and exits 1 if the committed files differ
@@ -32,11 +33,7 @@ export async function buildDemo() {
     nodePaths: [path.join(here, "node_modules")],
   });
   const [bundle] = result.outputFiles;
-  return {
-    "app.js": bundle.contents,
-    "index.html": await readFile(path.join(here, "src/index.html")),
-    "app.css": await readFile(path.join(here, "src/app.css")),
-  };
+  return { "app.js": bundle.contents };
 }
 
 /** Names of committed files that differ from a fresh build. */

@@ -2,10 +2,11 @@
 //! embedded in the binary, and `GET /demo/token`, which hands the page a short-lived
 //! token while the server runs on its generated development credentials.
 //!
-//! The sources live in the repository's `web/` folder; `npm run build` there writes the
-//! files below `crates/throng-server/web/`, which are committed so that building the
-//! server never needs npm. The browser tests check that the committed files equal a
-//! fresh build.
+//! The sources live in the repository's `web/` folder. The page and the style sheet are
+//! embedded from there as they are; the script is bundled (with the SDK) by `npm run
+//! build` there into `crates/throng-server/web/app.js`, which is committed so that
+//! building the server never needs npm. The browser tests check that the committed
+//! bundle equals a fresh build.
 //!
 //! A browser must never hold the server API key, so the page cannot mint or ask for
 //! tokens the way an app's backend does. The token endpoint stands in for that backend,
@@ -53,7 +54,7 @@ const ASSETS: &[Asset] = &[
     Asset {
         path: "/",
         content_type: "text/html; charset=utf-8",
-        bytes: include_bytes!("../web/index.html"),
+        bytes: include_bytes!("../../../web/src/index.html"),
     },
     Asset {
         path: "/demo/app.js",
@@ -63,7 +64,7 @@ const ASSETS: &[Asset] = &[
     Asset {
         path: "/demo/app.css",
         content_type: "text/css; charset=utf-8",
-        bytes: include_bytes!("../web/app.css"),
+        bytes: include_bytes!("../../../web/src/app.css"),
     },
 ];
 
