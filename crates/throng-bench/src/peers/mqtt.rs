@@ -303,21 +303,18 @@ struct MqttSubscriber {
 #[async_trait]
 impl Subscriber for MqttSubscriber {
     async fn next(&mut self, out: &mut Vec<BenchPayload>) -> anyhow::Result<bool> {
-        if !self.early.is_empty() {
-            out.append(&mut self.early);
-            return Ok(true);
-        }
-        let Some(message) = ws::next_message(&mut self.websocket).await? else {
-            return Ok(false);
+        let message = match ws::next_data(&mut self.websocket, &mut self.early, out).await? {
+            ws::Read::Data(message) => message,
+            ws::Read::Handled => return Ok(true),
+            ws::Read::Closed => return Ok(false),
         };
-        if let Some(frame) = ws::data_bytes(&message) {
-            self.reassembly.feed::<MqttFraming>(frame, |packet| {
-                if let Packet::Publish { payload, .. } = packet {
-                    ws::scan_payloads(payload, out);
-                }
-                Ok(())
-            })?;
-        }
+        let frame = ws::data_bytes(&message).unwrap_or_default();
+        self.reassembly.feed::<MqttFraming>(frame, |packet| {
+            if let Packet::Publish { payload, .. } = packet {
+                ws::scan_payloads(payload, out);
+            }
+            Ok(())
+        })?;
         Ok(true)
     }
 }

@@ -245,16 +245,12 @@ struct SocketIoSubscriber {
 #[async_trait]
 impl Subscriber for SocketIoSubscriber {
     async fn next(&mut self, out: &mut Vec<BenchPayload>) -> anyhow::Result<bool> {
-        if !self.early.is_empty() {
-            out.append(&mut self.early);
-            return Ok(true);
-        }
-        let Some(message) = ws::next_message(&mut self.websocket).await? else {
-            return Ok(false);
+        let message = match ws::next_data(&mut self.websocket, &mut self.early, out).await? {
+            ws::Read::Data(message) => message,
+            ws::Read::Handled => return Ok(true),
+            ws::Read::Closed => return Ok(false),
         };
-        let Some(frame) = ws::data_bytes(&message) else {
-            return Ok(true);
-        };
+        let frame = ws::data_bytes(&message).unwrap_or_default();
         // The hot path: a broadcast event. Scan it without a full parse.
         if frame.starts_with(b"42") {
             ws::scan_payloads(&frame[2..], out);

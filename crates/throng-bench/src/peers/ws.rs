@@ -80,6 +80,35 @@ pub(crate) fn scan_payloads(frame: &[u8], out: &mut Vec<BenchPayload>) {
     BenchPayload::find_all(frame, out);
 }
 
+/// What a subscriber's read brought.
+pub(crate) enum Read {
+    /// The connection is over.
+    Closed,
+    /// Payloads that came with the subscription were handed over, or a control frame
+    /// was read: nothing more to look at.
+    Handled,
+    /// A data frame (text or binary) to look at.
+    Data(Message),
+}
+
+/// Every subscriber's first step: hand over the payloads that arrived while subscribing
+/// (`early`), else read the next frame, skipping control frames.
+pub(crate) async fn next_data(
+    websocket: &mut WsStream,
+    early: &mut Vec<BenchPayload>,
+    out: &mut Vec<BenchPayload>,
+) -> anyhow::Result<Read> {
+    if !early.is_empty() {
+        out.append(early);
+        return Ok(Read::Handled);
+    }
+    Ok(match next_message(websocket).await? {
+        None => Read::Closed,
+        Some(message) if data_bytes(&message).is_some() => Read::Data(message),
+        Some(_) => Read::Handled,
+    })
+}
+
 /// Reads the next frame, treating the server's close (or a connection that ends without
 /// one, as nats-server's status-1005 close shows up in strict clients) as an orderly end.
 /// Ok(None) means the connection is over.
