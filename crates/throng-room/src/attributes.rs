@@ -50,7 +50,7 @@
 //! (`attr_too_many_keys`) while existing keys can still be changed; at the log bound the
 //! oldest change is dropped and clients behind it get the full set.
 
-use crate::settings::SettingsError;
+use crate::settings::{check, SettingsError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
@@ -94,19 +94,6 @@ impl AttributeLimits {
         check("max_value_bytes", self.max_value_bytes, 2, 65_536)?;
         check("max_log", self.max_log, 0, 100_000)?;
         Ok(())
-    }
-}
-
-fn check(field: &'static str, value: u32, min: u32, max: u32) -> Result<(), SettingsError> {
-    if (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(SettingsError {
-            field,
-            value: value.into(),
-            min: min.into(),
-            max: max.into(),
-        })
     }
 }
 

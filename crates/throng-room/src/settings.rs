@@ -301,15 +301,30 @@ pub struct SettingsError {
     pub max: u64,
 }
 
-fn check(field: &'static str, value: u32, min: u32, max: u32) -> Result<(), SettingsError> {
+/// Checks a setting against its allowed range; the error names the field.
+pub(crate) fn check(
+    field: &'static str,
+    value: u32,
+    min: u32,
+    max: u32,
+) -> Result<(), SettingsError> {
+    check_u64(field, value.into(), min.into(), max.into())
+}
+
+/// [`check`] for a length or a count.
+fn check_len(field: &'static str, len: usize, min: usize, max: usize) -> Result<(), SettingsError> {
+    check_u64(field, len as u64, min as u64, max as u64)
+}
+
+fn check_u64(field: &'static str, value: u64, min: u64, max: u64) -> Result<(), SettingsError> {
     if (min..=max).contains(&value) {
         Ok(())
     } else {
         Err(SettingsError {
             field,
-            value: value.into(),
-            min: min.into(),
-            max: max.into(),
+            value,
+            min,
+            max,
         })
     }
 }
@@ -374,23 +389,11 @@ impl RoomSettings {
             10_000,
         )?;
         check("types_window_ms", self.types_window_ms, 10, 10_000)?;
-        if self.types.len() > MAX_TYPES {
-            return Err(SettingsError {
-                field: "types",
-                value: self.types.len() as u64,
-                min: 0,
-                max: MAX_TYPES as u64,
-            });
-        }
+        check_len("types", self.types.len(), 0, MAX_TYPES)?;
         for (kind, policy) in &self.types {
-            let bad_key = matches!(policy, TypePolicy::Latest { key, .. } if key.is_empty() || key.len() > 64);
-            if kind.is_empty() || kind.len() > 64 || bad_key {
-                return Err(SettingsError {
-                    field: "types",
-                    value: kind.len() as u64,
-                    min: 1,
-                    max: 64,
-                });
+            check_len("types (length of a kind)", kind.len(), 1, 64)?;
+            if let TypePolicy::Latest { key, .. } = policy {
+                check_len("types (length of a latest key)", key.len(), 1, 64)?;
             }
         }
         check("reliable.ttl_s", self.reliable.ttl_s, 1, 86_400)?;
@@ -411,14 +414,7 @@ impl RoomSettings {
             60,
             366 * 86_400,
         )?;
-        if self.recording.kinds.len() > MAX_TYPES {
-            return Err(SettingsError {
-                field: "recording.kinds",
-                value: self.recording.kinds.len() as u64,
-                min: 0,
-                max: MAX_TYPES as u64,
-            });
-        }
+        check_len("recording.kinds", self.recording.kinds.len(), 0, MAX_TYPES)?;
         self.attributes.validate().map_err(|e| SettingsError {
             field: attribute_field(e.field),
             ..e
@@ -453,11 +449,32 @@ mod tests {
     #[test]
     fn out_of_range_fields_are_named() {
         type Edit = fn(&mut RoomSettings);
-        let cases: [(Edit, &str); 4] = [
+        let cases: [(Edit, &str); 8] = [
             (|s| s.rate_per_sec = 0, "rate_per_sec"),
             (|s| s.ring_low = 1_000_000, "ring_low"),
             (|s| s.batch.max_messages = 0, "batch.max_messages"),
             (|s| s.notify.drop_after_ms = 10, "notify.drop_after_ms"),
+            (
+                |s| {
+                    s.types.insert(String::new(), TypePolicy::Aggregate);
+                },
+                "types (length of a kind)",
+            ),
+            (
+                |s| {
+                    let latest = TypePolicy::Latest {
+                        key: String::new(),
+                        priority: Priority::High,
+                    };
+                    s.types.insert("score".into(), latest);
+                },
+                "types (length of a latest key)",
+            ),
+            (
+                |s| s.recording.kinds = vec!["k".into(); MAX_TYPES + 1],
+                "recording.kinds",
+            ),
+            (|s| s.reliable.max_tries = 0, "reliable.max_tries"),
         ];
         for (mutate, field) in cases {
             let mut settings = RoomSettings::default();
