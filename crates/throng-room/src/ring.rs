@@ -103,6 +103,11 @@ impl Ring {
         (self.evicted_seqs.len() - self.evicted_seqs.partition_point(|&s| s <= since)) as u64
     }
 
+    /// Whether a message with this seq was evicted (within the eviction history).
+    pub fn was_evicted(&self, seq: u64) -> bool {
+        self.evicted_seqs.binary_search(&seq).is_ok()
+    }
+
     /// Puts `message` in place of the retained message at absolute `index` (the message
     /// keeps its position). Returns false if that message was evicted or never pushed.
     pub fn replace(&mut self, index: u64, message: Arc<EncodedMessage>) -> bool {

@@ -552,25 +552,43 @@ impl Room {
 
     /// Adds the reliable messages after `since` that the snapshot lacks (they fell off the
     /// ring, or were stored before a restart), so a resuming member gets them.
+    /// At most [`MAX_PULL`] are added, the newest; the rest count as skipped system
+    /// messages, like anything else a capped reply leaves out.
     fn add_pending_after(&self, snapshot: &mut Snapshot, since: u64) {
         let start = self
             .pending
             .partition_point(|p| p.message.message.seq <= since);
-        let mut added = false;
-        for pending in self.pending.range(start..) {
-            let seq = pending.message.message.seq;
-            if snapshot
-                .msgs
-                .binary_search_by_key(&seq, |m| m.message.seq)
-                .is_err()
-            {
-                snapshot.msgs.push(pending.message.clone());
-                added = true;
-            }
+        let retained = snapshot.msgs.len();
+        let missing: Vec<Arc<EncodedMessage>> = self
+            .pending
+            .range(start..)
+            .filter(|p| {
+                snapshot.msgs[..retained]
+                    .binary_search_by_key(&p.message.message.seq, |m| m.message.seq)
+                    .is_err()
+            })
+            .map(|p| p.message.clone())
+            .collect();
+        if missing.is_empty() {
+            return;
         }
-        if added {
-            snapshot.msgs.sort_unstable_by_key(|m| m.message.seq);
-        }
+        // The ring already counted the ones it evicted as skipped: those added back are
+        // not, those left out that it never held (stored before a restart) are.
+        let ring = &self.rings[Priority::System.index()];
+        let (omitted, kept) = missing.split_at(missing.len().saturating_sub(MAX_PULL as usize));
+        let mut skipped = snapshot.skipped.system;
+        skipped += omitted
+            .iter()
+            .filter(|m| !ring.was_evicted(m.message.seq))
+            .count() as u64;
+        skipped = skipped.saturating_sub(
+            kept.iter()
+                .filter(|m| ring.was_evicted(m.message.seq))
+                .count() as u64,
+        );
+        snapshot.skipped.system = skipped;
+        snapshot.msgs.extend(kept.iter().cloned());
+        snapshot.msgs.sort_unstable_by_key(|m| m.message.seq);
     }
 
     /// Retained messages with seq > `since`, at most `limit`, keeping higher lanes first

@@ -908,3 +908,25 @@ fn joins_and_pulls_do_not_see_an_open_window_only_its_final_message() {
         (2, &serde_json::json!({"count": 7, "delta": 7}))
     );
 }
+
+#[test]
+fn a_resume_gets_at_most_max_pull_stored_reliable_messages_and_counts_the_rest() {
+    let settings = settings(|s| s.ring_system = 2);
+    let mut room = Room::new("r", settings);
+    for seq in 1..=600 {
+        room.insert(reliable(seq), 0);
+    }
+    let snapshot = room
+        .join(1, Codec::Json, DeliveryMode::Push, Some(0), false)
+        .unwrap();
+    let seqs: Vec<u64> = snapshot.msgs.iter().map(|m| m.message.seq).collect();
+    assert_eq!(
+        seqs,
+        (99..=600).collect::<Vec<_>>(),
+        "the ring's two and the newest 500"
+    );
+    assert_eq!(
+        snapshot.skipped.system, 98,
+        "every one of the 600 is delivered or counted"
+    );
+}
