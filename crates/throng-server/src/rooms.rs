@@ -190,15 +190,14 @@ impl RoomRegistry {
         hosts.insert(handle.id.clone(), handle.clone());
         metrics::gauge!(m::ROOMS).set(hosts.len() as f64);
         drop(hosts);
-        let mut room = Room::new(id, settings);
-        let start = Instant::now();
         // History for joins: control messages and windowed kinds (like counters, merged
         // notices) are not history; the stored counters seed the totals instead.
         let history = recent.into_iter().filter(|m| {
-            !m.kind.starts_with('@')
-                && (m.is_reliable() || !room.settings().policy(&m.kind).is_windowed())
+            !m.kind.starts_with('@') && (m.is_reliable() || !settings.policy(&m.kind).is_windowed())
         });
         let history: Vec<_> = history.collect();
+        let mut room = Room::new(id, settings);
+        let start = Instant::now();
         for message in history {
             room.insert(Arc::new(EncodedMessage::new((*message).clone())), 0);
         }
@@ -512,7 +511,7 @@ impl Host {
                 });
             }
             Command::Stats(reply) => {
-                let _ = reply.send(self.stats(self.distinct_users(), false));
+                let _ = reply.send(self.stats(false));
             }
             Command::Control(control) => self.apply_control(&control),
             Command::Delete => {
@@ -593,7 +592,8 @@ impl Host {
 
     /// The room's statistics now; rates over the time since the previous pushed ones
     /// (`advance`: this is a push, the next rates start from now).
-    fn stats(&mut self, online: u64, advance: bool) -> RoomStats {
+    fn stats(&mut self, advance: bool) -> RoomStats {
+        let online = self.distinct_users();
         let counters = self.room.counters();
         let now = self.now();
         let mark = self.last_stats;
@@ -626,12 +626,10 @@ impl Host {
     }
 
     /// Sends every member the room's statistics: one frame per interval, encoded once per
-    /// codec, however many members come and go.
-    /// Figures that did not change since the last push are not sent again: a quiet room
-    /// costs nothing.
+    /// codec, however many members come and go. Figures that did not change since the
+    /// last push are not sent again: a quiet room costs nothing.
     fn push_stats(&mut self) {
-        let online = self.distinct_users();
-        let stats = self.stats(online, true);
+        let stats = self.stats(true);
         let unchanged = self.last_pushed.as_ref().is_some_and(|last| {
             RoomStats {
                 ts: stats.ts,
